@@ -1,0 +1,154 @@
+"""The decoding loop: T steps of guide, sample, score, re-mask (REFERENCE §1).
+
+Every command (sample, compare, fid, train-policy) generates through ``decode``. Randomness is drawn
+from one generator per sample, seeded from the sample's global index, so a sample's tokens do not
+depend on the batch it was generated in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..models.base import Backbone
+from ..schedulers.base import Scheduler
+from .state import GenerationState, StepPlan
+
+# Token counts are floor(N * mask_ratio); a ratio meant to be exactly n/N may land a hair below n
+# after float arithmetic, so the floor gets this much slack (far below 1/N for any real grid).
+_COUNT_SLACK = 1e-9
+
+
+@dataclass
+class DecodeResult:
+    """tokens: (B, N) final ids. trace: name -> (B, T) plan values (when asked for).
+    nfe: backbone forward passes per sample, unconditional ones included."""
+
+    tokens: torch.Tensor
+    trace: dict[str, torch.Tensor] | None
+    nfe: int
+
+
+def sample_seed(base_seed: int, index: int) -> int:
+    """The seed of the sample with global ``index`` in a run seeded with ``base_seed``."""
+    return int(np.random.SeedSequence([base_seed, index]).generate_state(1, dtype=np.uint64)[0] >> 1)
+
+
+def make_generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
+    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
+
+
+def masked_count(plan: StepPlan, num_tokens: int, masked_before: torch.Tensor, last: bool) -> torch.Tensor:
+    """How many tokens stay masked after this step, per sample: floor(N·m), at least one revealed."""
+    if last:
+        return torch.zeros_like(masked_before)
+    wanted = torch.floor(plan.mask_ratio.to(torch.float64) * num_tokens + _COUNT_SLACK).long()
+    return torch.minimum(wanted.to(masked_before.device), masked_before - 1).clamp_min(0)
+
+
+@torch.inference_mode()
+def decode(
+    backbone: Backbone,
+    scheduler: Scheduler,
+    labels: torch.Tensor,
+    steps: int,
+    seeds: Sequence[int],
+    trace: bool = False,
+    on_step: Callable[[int], None] | None = None,
+) -> DecodeResult:
+    """Generate token grids for ``labels`` (B,) in ``steps`` steps; one seed per sample."""
+    device = labels.device
+    batch, num_tokens = labels.shape[0], backbone.num_tokens
+    if len(seeds) != batch:
+        raise ValueError(f"need one seed per sample: got {len(seeds)} seeds for {batch} labels")
+    generators = make_generators(seeds, device)
+    tokens = torch.full((batch, num_tokens), backbone.mask_id, dtype=torch.long, device=device)
+    scheduler.reset(batch, steps)
+    plans: list[StepPlan] = []
+    nfe = 0
+    for step in range(steps):
+        mask = tokens == backbone.mask_id
+        state = GenerationState(step, steps, tokens, mask, labels, backbone.grid, list(seeds))
+        if scheduler.uses_features:
+            # The plan depends on this forward's features, so guidance is unknown beforehand.
+            cond, uncond = _forward(backbone, tokens, labels, with_uncond=True)
+            state.features, state.logits = cond.features, cond.logits
+            plan = scheduler.plan(state)
+            with_uncond = True
+        else:
+            plan = scheduler.plan(state)
+            with_uncond = bool((plan.guidance != 0).any())
+            cond, uncond = _forward(backbone, tokens, labels, with_uncond)
+        nfe += 2 if with_uncond else 1
+        logits = cond.logits.float()
+        if uncond is not None:
+            w = plan.guidance.to(device=device, dtype=logits.dtype)[:, None, None]
+            logits = logits + w * (logits - uncond.logits.float())
+        tokens = _step(tokens, mask, logits, plan, generators, last=step == steps - 1, mask_id=backbone.mask_id)
+        plans.append(plan)
+        if on_step is not None:
+            on_step(step)
+    traced = None
+    if trace:
+        traced = {
+            name: torch.stack([p.values()[name].detach().to("cpu", torch.float64) for p in plans], dim=1)
+            for name in plans[0].values()
+        }
+    return DecodeResult(tokens=tokens, trace=traced, nfe=nfe)
+
+
+def _forward(backbone: Backbone, tokens: torch.Tensor, labels: torch.Tensor, with_uncond: bool):
+    """Conditional (and unconditional) logits in one batched forward."""
+    if not with_uncond:
+        return backbone(tokens, labels), None
+    batch = tokens.shape[0]
+    null = torch.full_like(labels, backbone.null_class)
+    both = backbone(torch.cat([tokens, tokens]), torch.cat([labels, null]))
+    cond = type(both)(both.logits[:batch], both.features[:batch])
+    uncond = type(both)(both.logits[batch:], both.features[batch:])
+    return cond, uncond
+
+
+def _step(
+    tokens: torch.Tensor,
+    mask: torch.Tensor,
+    logits: torch.Tensor,
+    plan: StepPlan,
+    generators: list[torch.Generator],
+    last: bool,
+    mask_id: int,
+) -> torch.Tensor:
+    """Sample every masked token, then re-mask the k least confident (or last-in-order) ones."""
+    batch, num_tokens, _ = logits.shape
+    device = logits.device
+    sample_temp = plan.sample_temp.to(device=device, dtype=logits.dtype).clamp_min(1e-6)[:, None, None]
+    probs = torch.softmax(logits / sample_temp, dim=-1)  # (B, N, V)
+    drawn = torch.stack([
+        torch.multinomial(probs[b], 1, generator=generators[b]).squeeze(-1) for b in range(batch)
+    ])  # (B, N)
+    sampled = torch.where(mask, drawn, tokens)
+    keep = masked_count(plan, num_tokens, mask.sum(dim=1), last)  # (B,) tokens to leave masked
+    if last:
+        return sampled
+
+    if plan.reveal_order is not None:
+        # Priority falls along the order: the last k positions of the order stay masked.
+        order = plan.reveal_order.to(device)
+        rank = torch.arange(num_tokens, 0, -1, device=device, dtype=logits.dtype).expand(batch, -1)
+        confidence = torch.empty_like(rank).scatter_(1, order, rank)
+    else:
+        log_probs = torch.log_softmax(logits, dim=-1)
+        confidence = torch.gather(log_probs, -1, sampled[..., None]).squeeze(-1)  # (B, N)
+        uniform = torch.stack([
+            torch.rand(num_tokens, generator=generators[b], device=device) for b in range(batch)
+        ]).clamp_(1e-20, 1.0 - 1e-7)
+        gumbel = -torch.log(-torch.log(uniform))
+        remask_temp = plan.remask_temp.to(device=device, dtype=logits.dtype)[:, None]
+        confidence = confidence + remask_temp * gumbel
+    confidence = confidence.masked_fill(~mask, float("inf"))
+    ranks = confidence.argsort(dim=1).argsort(dim=1)  # 0 = least confident
+    remask = ranks < keep.to(device)[:, None]
+    return torch.where(remask, torch.full_like(sampled, mask_id), sampled)

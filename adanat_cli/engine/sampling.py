@@ -1,0 +1,104 @@
+"""Many images from a bundle: batching, per-index seeds, decoding tokens to pixels.
+
+``generate_images`` is the library call behind ``adanat sample`` (and later ``compare``/``fid``): it
+splits the requested samples into batches, seeds every sample from its global index and runs the
+one decoding loop, so the images depend on (seed, index) only — not on batch size or process count.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from ..errors import UsageError
+from ..models.bundle import ModelBundle
+from ..schedulers.base import Scheduler
+from .loop import decode, sample_seed
+
+
+@dataclass
+class Samples:
+    images: torch.Tensor  # (M, 3, H, W) float in [0, 1], on the CPU
+    tokens: torch.Tensor  # (M, N) long, on the CPU
+    labels: list[int]
+    indices: list[int]  # global sample indices
+    seeds: list[int]  # per-sample seeds derived from (base seed, index)
+    trace: dict[str, torch.Tensor] | None  # name -> (M, T)
+    nfe: int  # backbone forward passes per sample (uncond included), summed over steps
+    seconds: float
+
+
+def check_request(bundle: ModelBundle, classes: Sequence[int], steps: int, num: int, batch_size: int = 1) -> None:
+    """Raise UsageError for a request the model cannot serve."""
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    n_classes = bundle.backbone.num_classes
+    if not classes:
+        raise UsageError("no class given: pass --class")
+    for c in classes:
+        if not 0 <= c < n_classes:
+            raise UsageError(f"class {c} is outside [0, {n_classes}) for model '{bundle.name}'")
+    if num < 1:
+        raise UsageError(f"--num must be at least 1, got {num}")
+    n_tokens = bundle.backbone.num_tokens
+    if not 1 <= steps <= n_tokens:
+        raise UsageError(f"--steps must be between 1 and the number of tokens ({n_tokens}), got {steps}")
+
+
+def generate_images(
+    bundle: ModelBundle,
+    scheduler: Scheduler,
+    labels: Sequence[int],
+    steps: int,
+    seed: int = 0,
+    batch_size: int = 32,
+    indices: Sequence[int] | None = None,
+    trace: bool = False,
+    device: torch.device | str = "cpu",
+    on_step: Callable[[], None] | None = None,
+) -> Samples:
+    """Generate one image per entry of ``labels``; ``indices`` are their global sample indices
+    (default 0..M-1), which fix each sample's seed."""
+    if batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    device = torch.device(device)
+    labels = [int(c) for c in labels]
+    indices = list(range(len(labels))) if indices is None else [int(i) for i in indices]
+    seeds = [sample_seed(seed, i) for i in indices]
+    images, tokens, traces, nfe = [], [], [], 0
+    start = time.perf_counter()
+    for lo in range(0, len(labels), batch_size):
+        hi = min(lo + batch_size, len(labels))
+        batch_labels = torch.tensor(labels[lo:hi], dtype=torch.long, device=device)
+        result = decode(
+            bundle.backbone,
+            scheduler,
+            batch_labels,
+            steps,
+            seeds[lo:hi],
+            trace=trace,
+            on_step=(lambda _step: on_step()) if on_step else None,
+        )
+        h, w = bundle.backbone.grid
+        with torch.inference_mode():
+            pixels = bundle.tokenizer.decode(result.tokens.view(-1, h, w))
+        images.append(pixels.float().cpu())
+        tokens.append(result.tokens.cpu())
+        if result.trace is not None:
+            traces.append(result.trace)
+        nfe = result.nfe
+    seconds = time.perf_counter() - start
+    merged = {k: torch.cat([t[k] for t in traces]) for k in traces[0]} if traces else None
+    return Samples(
+        images=torch.cat(images),
+        tokens=torch.cat(tokens),
+        labels=labels,
+        indices=indices,
+        seeds=seeds,
+        trace=merged,
+        nfe=nfe,
+        seconds=seconds,
+    )

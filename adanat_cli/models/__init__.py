@@ -1,0 +1,1 @@
+"""Backbones, tokenizers, model bundles and converters from the public checkpoint formats."""

@@ -1,0 +1,39 @@
+"""From what a user types after ``--model`` to a loaded bundle: a folder path or a built-in name."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..errors import NotFoundError
+from ..registry import unknown_name_message
+from .bundle import ModelBundle, load_bundle
+
+BUILTIN_DIR = Path(__file__).resolve().parent.parent / "zoo"
+DEFAULT_MODEL = "tiny-mnist"
+
+
+def builtin_models() -> dict[str, Path]:
+    """Bundles shipped inside the package, by name."""
+    if not BUILTIN_DIR.is_dir():
+        return {}
+    return {p.name: p for p in sorted(BUILTIN_DIR.iterdir()) if (p / "config.json").is_file()}
+
+
+def resolve_model(spec: str) -> tuple[str, Path]:
+    """(name, folder) for a bundle folder path or a built-in model name."""
+    path = Path(spec).expanduser()
+    if path.is_dir() or spec.endswith(("/", "\\")) or path.suffix or len(path.parts) > 1:
+        if not path.exists():
+            raise NotFoundError(f"model folder {path} does not exist")
+        return path.name, path
+    builtins = builtin_models()
+    if spec in builtins:
+        return spec, builtins[spec]
+    raise NotFoundError(unknown_name_message("model", spec, sorted(builtins)))
+
+
+def load_model(spec: str, device: torch.device | str = "cpu") -> ModelBundle:
+    name, path = resolve_model(spec)
+    return load_bundle(path, device=device, name=name)

@@ -1,0 +1,85 @@
+"""Writing generated images: one PNG per image (settings in PNG text chunks), a grid, a manifest."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from PIL import Image
+from PIL.PngImagePlugin import PngInfo
+
+from .errors import OutputExistsError
+from .io import replace_dir_atomic
+
+
+def ensure_writable(out: Path, overwrite: bool) -> None:
+    """Fail before any work is done if ``out`` exists and may not be replaced."""
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a folder")
+
+
+def to_pil(image: torch.Tensor, upscale: int = 1) -> Image.Image:
+    """(3, H, W) in [0, 1] -> RGB image, nearest-neighbour upscaled by ``upscale``."""
+    array = (image.clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+    if upscale > 1:
+        array = np.repeat(np.repeat(array, upscale, axis=0), upscale, axis=1)
+    return Image.fromarray(array, mode="RGB")
+
+
+def make_grid(images: torch.Tensor, columns: int | None = None, padding: int = 2) -> torch.Tensor:
+    """(M, 3, H, W) -> (3, rows*(H+p)+p, cols*(W+p)+p) on a white background."""
+    count, channels, height, width = images.shape
+    columns = columns or max(1, math.ceil(math.sqrt(count)))
+    rows = math.ceil(count / columns)
+    grid = torch.ones(channels, rows * (height + padding) + padding, columns * (width + padding) + padding)
+    for i in range(count):
+        r, c = divmod(i, columns)
+        top, left = padding + r * (height + padding), padding + c * (width + padding)
+        grid[:, top : top + height, left : left + width] = images[i]
+    return grid
+
+
+def write_samples(
+    out: Path,
+    images: torch.Tensor,
+    records: list[dict[str, Any]],
+    manifest: dict[str, Any],
+    overwrite: bool = False,
+    upscale: int = 1,
+    columns: int | None = None,
+) -> Path:
+    """Write ``images`` with one record each into ``out`` atomically (a staging folder, then a move)."""
+    out = Path(out)
+    ensure_writable(out, overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        width = max(4, len(str(len(images) - 1)))
+        entries = []
+        for image, record in zip(images, records, strict=True):
+            name = f"{record['index']:0{width}d}_class{record['class']}.png"
+            info = PngInfo()
+            info.add_text("adanat", json.dumps({**_shared(manifest), **record}, sort_keys=True))
+            to_pil(image, upscale).save(staging / name, pnginfo=info)
+            entries.append({"file": name, **record})
+        to_pil(make_grid(images, columns), upscale).save(staging / "grid.png")
+        document = {**manifest, "grid": "grid.png", "images": entries}
+        (staging / "samples.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        replace_dir_atomic(staging, out, overwrite=overwrite)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out
+
+
+def _shared(manifest: dict[str, Any]) -> dict[str, Any]:
+    keys = ("model", "scheduler", "steps", "seed", "adanat_version")
+    return {k: manifest[k] for k in keys if k in manifest}

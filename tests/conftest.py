@@ -1,0 +1,57 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adanat_cli.cli.app import main
+from adanat_cli.models.bundle import save_bundle
+from adanat_cli.registry import registry
+
+from .fakes import ToyBackbone, ToyTokenizer, toy_model
+
+
+
+
+@pytest.fixture
+def toy_plugins():
+    """Register the toy backbone and tokenizer for one test, and remove them afterwards."""
+    registry.register("backbones", "toy", ToyBackbone, distribution="tests")
+    registry.register("tokenizers", "toy", ToyTokenizer, distribution="tests")
+    yield
+    registry.unregister("backbones", "toy")
+    registry.unregister("tokenizers", "toy")
+
+
+@pytest.fixture
+def toy_bundle(tmp_path, toy_plugins) -> Path:
+    backbone = toy_model(seed=0, side=4, num_classes=3)
+    tokenizer = ToyTokenizer()
+    return save_bundle(tmp_path / "toy-bundle", "toy", backbone, tokenizer, ["zero", "one", "two"],
+                       recommended={"scheduler": "cosine", "steps": 4})
+
+
+class CliResult:
+    def __init__(self, code: int, out: str, err: str):
+        self.code, self.out, self.err = code, out, err
+
+    def json(self):
+        return json.loads(self.out)
+
+
+@pytest.fixture
+def cli(capsys):
+    """Run ``adanat ARGS`` in-process through the real entry function (error mapping included)."""
+
+    def run(*args: str) -> CliResult:
+        capsys.readouterr()
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exit_:
+            code = exit_.code if isinstance(exit_.code, int) else (0 if exit_.code is None else 1)
+        captured = capsys.readouterr()
+        return CliResult(code, captured.out, captured.err)
+
+    return run

@@ -1,0 +1,59 @@
+"""Small deterministic stand-ins used by engine and CLI tests (registered by fixtures, never installed)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from adanat_cli.models.base import Backbone, BackboneOutput, Tokenizer
+
+
+class ToyBackbone(Backbone):
+    """Embedding + one attention-free mixing layer: cheap, deterministic, class- and token-dependent."""
+
+    def __init__(self, codebook_size: int = 16, side: int = 4, num_classes: int = 3, dim: int = 8):
+        super().__init__()
+        self.config = dict(codebook_size=codebook_size, side=side, num_classes=num_classes, dim=dim)
+        self.codebook_size, self.mask_id = codebook_size, codebook_size
+        self.grid, self.num_classes, self.null_class = (side, side), num_classes, num_classes
+        self.feature_dim = dim
+        self.tok = nn.Embedding(codebook_size + 1, dim)
+        self.pos = nn.Parameter(torch.randn(side * side, dim) * 0.5)
+        self.cls = nn.Embedding(num_classes + 1, dim)
+        self.mix = nn.Linear(dim, dim)
+        self.head = nn.Linear(dim, codebook_size)
+        self.calls: list[int] = []
+
+    def forward(self, tokens, labels, cache=None):
+        self.calls.append(tokens.shape[0])
+        x = self.tok(tokens) + self.pos + self.cls(labels)[:, None, :]  # (B, N, D)
+        x = x + torch.tanh(self.mix(x.mean(dim=1, keepdim=True)))
+        return BackboneOutput(logits=self.head(x) * 3.0, features=x)
+
+
+class ToyTokenizer(Tokenizer):
+    """Each code is a flat colour patch of ``downsample`` pixels."""
+
+    def __init__(self, codebook_size: int = 16, downsample: int = 2):
+        super().__init__()
+        self.config = dict(codebook_size=codebook_size, downsample=downsample)
+        self.codebook_size, self.downsample = codebook_size, downsample
+        self.palette = nn.Parameter(torch.rand(codebook_size, 3))
+
+    def decode_raw(self, codes):
+        colours = self.palette[codes]  # (B, h, w, 3)
+        up = colours.repeat_interleave(self.downsample, 1).repeat_interleave(self.downsample, 2)
+        return up.permute(0, 3, 1, 2)
+
+    def to_unit(self, raw):
+        return raw
+
+    def encode(self, images):
+        f = self.downsample
+        patches = torch.nn.functional.avg_pool2d(images, f).permute(0, 2, 3, 1)  # (B, h, w, 3)
+        return torch.cdist(patches.flatten(1, 2), self.palette[None]).argmin(-1).view(patches.shape[:3])
+
+
+def toy_model(seed: int = 0, **kwargs) -> ToyBackbone:
+    torch.manual_seed(seed)
+    return ToyBackbone(**kwargs).eval()
