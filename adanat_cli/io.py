@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -58,3 +59,20 @@ def replace_dir_atomic(staging: Path, final: Path, overwrite: bool) -> None:
     else:
         final.parent.mkdir(parents=True, exist_ok=True)
         os.replace(staging, final)
+
+
+def read_json_object(path: Path, what: str, error: type[Exception]) -> dict:
+    """The JSON object in ``path``; ``error("<what> <path> ...")`` if it is missing, unreadable,
+    not JSON, or not an object."""
+    path = Path(path)
+    if not path.is_file():
+        raise error(f"{what} {path} does not exist")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise error(f"cannot read {what} {path}: {err}") from None
+    except json.JSONDecodeError as err:
+        raise error(f"{what} {path} is not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise error(f"{what} {path} must hold a JSON object")
+    return data

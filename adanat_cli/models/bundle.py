@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import BundleError
-from ..io import replace_dir_atomic, write_text_atomic
+from ..io import read_json_object, replace_dir_atomic, write_text_atomic
 from ..registry import registry
 from .base import Backbone, Tokenizer
 
@@ -122,11 +122,8 @@ def read_bundle_config(path: str | Path) -> dict[str, Any]:
         raise BundleError(f"{path} is not a model bundle folder")
     if not file.is_file():
         raise BundleError(f"{path} is not a model bundle: it has no config.json")
-    try:
-        config = json.loads(file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise BundleError(f"{file} is not valid JSON ({err})") from None
-    if not isinstance(config, dict) or config.get("format") != FORMAT:
+    config = read_json_object(file, "bundle config", BundleError)
+    if config.get("format") != FORMAT:
         raise BundleError(f"{file} is not an adanat bundle config (no \"format\": \"{FORMAT}\")")
     if config.get("format_version", 0) > FORMAT_VERSION:
         raise BundleError(f"{path} was written by a newer adanat (bundle format {config['format_version']})")

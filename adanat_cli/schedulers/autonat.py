@@ -24,7 +24,7 @@ from typing import Any, ClassVar
 
 from ..engine.state import GenerationState, StepPlan
 from ..errors import UsageError
-from ..io import write_text_atomic
+from ..io import read_json_object, write_text_atomic
 from .base import Scheduler
 
 FORMAT = "adanat-schedule"
@@ -93,14 +93,9 @@ class Schedule:
     @classmethod
     def load(cls, path: str | Path) -> "Schedule":
         path = Path(path)
+        data = read_json_object(path, "schedule file", UsageError)
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except FileNotFoundError:
-            raise UsageError(f"schedule file {path} does not exist") from None
-        except (OSError, UnicodeDecodeError) as err:
-            raise UsageError(f"cannot read schedule file {path}: {err}") from None
-        except json.JSONDecodeError as err:
-            raise UsageError(f"schedule file {path} is not valid JSON: {err}") from None
+            return cls.from_dict(data)
         except UsageError as err:
             raise UsageError(f"schedule file {path}: {err}") from None
 

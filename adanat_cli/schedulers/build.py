@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..io import read_json_object
 from ..registry import registry
 from .base import Scheduler
 
@@ -29,15 +30,7 @@ def parse_scheduler_args(pairs: list[str]) -> dict[str, Any]:
 def read_scheduler_config(path: Path) -> tuple[str | None, dict[str, Any]]:
     """A scheduler config file: ``{"scheduler": name, "config": {...}}`` (as ``Scheduler.save`` writes)
     or a flat object of kwargs."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"scheduler config {path} does not exist")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UsageError(f"scheduler config {path} is not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise UsageError(f"scheduler config {path} must hold a JSON object")
+    data = read_json_object(Path(path), "scheduler config", UsageError)
     if "config" in data:
         if not isinstance(data["config"], dict):
             raise UsageError(f"scheduler config {path}: 'config' must be an object")
