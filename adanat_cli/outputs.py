@@ -55,8 +55,10 @@ def write_samples(
     overwrite: bool = False,
     upscale: int = 1,
     columns: int | None = None,
+    trace: dict[str, Any] | None = None,
 ) -> Path:
-    """Write ``images`` with one record each into ``out`` atomically (a staging folder, then a move)."""
+    """Write ``images`` with one record each into ``out`` atomically (a staging folder, then a move);
+    with a ``trace`` (plan values, name -> (M, T)) also ``trace.png``, one line per image."""
     out = Path(out)
     ensure_writable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -72,6 +74,11 @@ def write_samples(
             entries.append({"file": name, **record})
         to_pil(make_grid(images, columns), upscale).save(staging / "grid.png")
         document = {**manifest, "grid": "grid.png", "images": entries}
+        if trace is not None:
+            from .plots import plot_trace
+
+            plot_trace(trace, staging / "trace.png", f"{manifest.get('model', '')}: per-image plan over the steps")
+            document["trace_plot"] = "trace.png"
         (staging / "samples.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         replace_dir_atomic(staging, out, overwrite=overwrite)
     except BaseException:

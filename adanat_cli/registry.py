@@ -20,6 +20,7 @@ GROUPS = {
     "backbones": "adanat.backbones",
     "tokenizers": "adanat.tokenizers",
     "rewards": "adanat.rewards",
+    "feature_extractors": "adanat.feature_extractors",
 }
 
 
@@ -95,9 +96,9 @@ class Registry:
             broken = [b for b in self.broken if b.group == GROUPS[kind] and b.name == name]
             if broken:
                 raise NotFoundError(
-                    f"{kind[:-1]} '{name}' is installed but failed to load: {broken[0].error}"
+                    f"{_singular(kind)} '{name}' is installed but failed to load: {broken[0].error}"
                 ) from None
-            raise NotFoundError(unknown_name_message(kind[:-1], name, self.names(kind))) from None
+            raise NotFoundError(unknown_name_message(_singular(kind), name, self.names(kind))) from None
 
     def infos(self, kind: str) -> list[PluginInfo]:
         self._load(kind)
@@ -113,6 +114,10 @@ def unknown_name_message(what: str, name: str, known: list[str]) -> str:
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     listing = f" (known: {', '.join(known)})" if known and not close else ""
     return f"unknown {what} '{name}'{hint}{listing}"
+
+
+def _singular(kind: str) -> str:
+    return kind[:-1].replace("_", " ")
 
 
 def _distribution(ep: EntryPoint) -> tuple[str, str]:

@@ -57,3 +57,21 @@ class ToyTokenizer(Tokenizer):
 def toy_model(seed: int = 0, **kwargs) -> ToyBackbone:
     torch.manual_seed(seed)
     return ToyBackbone(**kwargs).eval()
+
+
+class ToyExtractor:
+    """A weight-free feature extractor: 4x4 average colours (48-d)."""
+
+    name = "toy"
+    description = "4x4 average-pooled colours."
+
+    def prepare(self, image):
+        import numpy as np
+
+        return np.asarray(image, dtype=np.float32)
+
+    def __call__(self, batch):
+        return torch.nn.functional.adaptive_avg_pool2d(batch / 255.0, 4).flatten(1)
+
+    def to(self, device):
+        return self

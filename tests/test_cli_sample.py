@@ -48,6 +48,7 @@ def test_scheduler_args_and_trace_reach_the_manifest(cli, toy_bundle, tmp_path):
     trace = manifest["images"][0]["trace"]
     assert trace["guidance"] == pytest.approx([0.0, 2.5 / 3, 2 * 2.5 / 3], abs=1e-6)
     assert manifest["nfe_per_image"] == 1 + 2 + 2  # step 0 has w = 0 and skips the uncond pass
+    assert manifest["trace_plot"] == "trace.png" and Image.open(out / "trace.png").size[0] > 200
 
 
 def test_scheduler_config_file(cli, toy_bundle, tmp_path):

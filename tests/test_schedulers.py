@@ -23,6 +23,7 @@ from adanat_cli.schedulers.maskgit import (
 )
 
 T = 8
+FEATURE_DIM = 8
 
 # REFERENCE §1: AutoNAT-L, ImageNet-256, T=8.
 AUTONAT_M = [0.9531645174140464, 0.8795409806037042, 0.7940230737075623, 0.745995860948045,
@@ -38,6 +39,7 @@ AUTONAT_W = [0.0001, 0.0001, 0.0001, 0.9151274967591447, 1.6160182878189675,
 def fake_state(step: int, steps: int, batch: int = 2, grid: tuple[int, int] = (4, 4),
                seeds: list[int] | None = None) -> GenerationState:
     n = grid[0] * grid[1]
+    features = torch.randn(batch, n, FEATURE_DIM, generator=torch.Generator().manual_seed(step))
     return GenerationState(
         step=step,
         steps=steps,
@@ -46,6 +48,7 @@ def fake_state(step: int, steps: int, batch: int = 2, grid: tuple[int, int] = (4
         labels=torch.zeros(batch, dtype=torch.long),
         grid=grid,
         sample_seeds=list(range(batch)) if seeds is None else seeds,
+        features=features,
     )
 
 
@@ -227,10 +230,24 @@ def assert_same_plan(a: StepPlan, b: StepPlan) -> None:
         assert torch.equal(a.reveal_order, b.reveal_order)
 
 
+def example_kwargs(name: str, folder) -> dict:
+    """Constructor arguments for schedulers that cannot be built from defaults alone."""
+    if name == "adanat":  # needs a policy file: a small random one whose outputs are not all zero
+        from adanat_cli.policy.files import save_policy
+        from adanat_cli.policy.network import PolicyNet
+
+        torch.manual_seed(0)
+        actor = PolicyNet(FEATURE_DIM, (4, 4), hidden=16, pointwise=4, fc1=16, fc2=8)
+        torch.nn.init.normal_(actor.linear3.weight, std=0.5)
+        meta = {"feature_dim": FEATURE_DIM, "grid": [4, 4], "steps": T, "residual": True, "model": "test"}
+        return {"policy": str(save_policy(folder / "policy.safetensors", actor, meta))}
+    return {}
+
+
 @pytest.mark.parametrize("name", registry.names("schedulers"))
-def test_every_registered_scheduler_reloads_with_equal_config_and_plans(name):
+def test_every_registered_scheduler_reloads_with_equal_config_and_plans(name, tmp_path):
     scheduler_class = registry.get("schedulers", name)
-    original = scheduler_class()
+    original = scheduler_class(**example_kwargs(name, tmp_path))
     reloaded = scheduler_class.from_dict(json.loads(json.dumps(original.to_dict())))
     assert reloaded.config == original.config
     assert type(reloaded) is type(original)

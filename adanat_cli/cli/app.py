@@ -7,7 +7,7 @@ import sys
 import typer
 
 from .. import __version__
-from . import plugins, sample
+from . import compare, download, fid, import_, plugins, sample, search_schedule, train_policy
 from .errors import report, set_debug
 
 app = typer.Typer(
@@ -38,6 +38,12 @@ def main_callback(
 
 plugins.register(app)
 sample.register(app)
+download.register(app)
+import_.register(app)
+fid.register(app)
+compare.register(app)
+search_schedule.register(app)
+train_policy.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

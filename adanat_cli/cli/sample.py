@@ -44,7 +44,7 @@ def sample_command(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     upscale: int = typer.Option(None, "--upscale", help="Nearest-neighbour upscale factor of the saved PNGs; default: enough for ≥128 px."),
-    trace: bool = typer.Option(False, "--trace", help="Record every step's plan values per image in samples.json."),
+    trace: bool = typer.Option(False, "--trace", help="Record every step's plan values per image in samples.json and plot them in trace.png."),
 ) -> None:
     """Generate images and write one PNG each, a grid and a samples.json manifest.
 
@@ -63,7 +63,8 @@ def sample_command(
     check_request(bundle, labels_wanted, steps, num, batch_size)
     if upscale is not None and upscale < 1:
         raise UsageError(f"--upscale must be at least 1, got {upscale}")
-    policy = build_scheduler(scheduler, parse_scheduler_args(scheduler_arg), scheduler_config, recommended)
+    policy = build_scheduler(scheduler, parse_scheduler_args(scheduler_arg), scheduler_config, recommended,
+                             defaults_for=lambda name: bundle.scheduler_defaults(name, steps))
     labels = [c for c in labels_wanted for _ in range(num)]
 
     batches = -(-len(labels) // batch_size)
@@ -92,7 +93,9 @@ def sample_command(
         "device": str(torch_device),
         "upscale": factor,
     }
-    write_samples(out, samples.images, records, manifest, overwrite=overwrite, upscale=factor, columns=num if len(labels_wanted) > 1 else None)
+    trace_arrays = {k: v.numpy() for k, v in samples.trace.items()} if samples.trace is not None else None
+    write_samples(out, samples.images, records, manifest, overwrite=overwrite, upscale=factor,
+                  columns=num if len(labels_wanted) > 1 else None, trace=trace_arrays)
     typer.echo(str(out))
     typer.echo(f"wrote {len(labels)} images to {out} ({samples.seconds:.1f}s)", err=True)
 

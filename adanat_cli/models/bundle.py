@@ -21,7 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from ..errors import BundleError
-from ..io import read_json_object, replace_dir_atomic, write_text_atomic
+from ..io import read_json_object, replace_dir_atomic, write_bytes_atomic, write_text_atomic
 from ..registry import registry
 from .base import Backbone, Tokenizer
 
@@ -39,6 +39,19 @@ class ModelBundle:
     classes: list[str]
     recommended: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)  # the whole config.json, for optional parts
+
+    def scheduler_defaults(self, scheduler: str, steps: int) -> dict[str, Any]:
+        """Files the bundle ships for ``scheduler`` at ``steps``, as scheduler arguments: config.json's
+        ``"schedules": {scheduler: {"T": {argument: "relative/path"}}}`` (e.g. an AutoNAT schedule
+        ``{"file": ...}`` or an AdaNAT policy ``{"policy": ...}``), with paths made absolute."""
+        entry = self.config.get("schedules", {}).get(scheduler, {}).get(str(steps), {})
+        return {argument: str(self.path / relative) for argument, relative in entry.items()}
+
+    @property
+    def evaluation(self) -> dict[str, Any]:
+        """How to evaluate this model by default: ``extractor``, ``real`` and/or ``reference``."""
+        return self.config.get("evaluation", {})
 
     @property
     def image_size(self) -> tuple[int, int]:
@@ -115,6 +128,26 @@ def save_bundle(
     return path
 
 
+def add_to_bundle(path: str | Path, files: dict[str, Path], updates: dict[str, Any]) -> None:
+    """Copy ``files`` ({relative path in the bundle: source file}) into an existing bundle, then merge
+    ``updates`` into its config.json (nested dicts merged), written atomically last."""
+    path = Path(path)
+    config = read_bundle_config(path)
+    for relative, source in files.items():
+        target = path / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        data = Path(source).read_bytes()
+        write_bytes_atomic(target, data)
+    write_text_atomic(path / "config.json", json.dumps(_merge(config, updates), indent=2) + "\n")
+
+
+def _merge(base: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in updates.items():
+        merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
 def read_bundle_config(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     file = path / "config.json"
@@ -153,6 +186,7 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu", name: str 
         classes=classes,
         recommended=config.get("recommended", {}),
         provenance=config.get("provenance", {}),
+        config=config,
     )
 
 

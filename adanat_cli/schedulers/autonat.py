@@ -115,15 +115,21 @@ class AutoNATScheduler(Scheduler):
     Synthesis", CVPR 2024): a per-step table of mask ratio, both temperatures and guidance, found by
     gradient search on FID. Step t uses the table's t-th entries; the last step unmasks everything.
     By default the published AutoNAT-L ImageNet-256 table for T=8; ``file`` names a schedule file
-    (format in this module's docstring) for another model or number of steps.
+    (format in this module's docstring) for another model or number of steps, and ``table`` gives the
+    same content inline (the schedule search uses it).
     """
 
     name: ClassVar[str] = "autonat"
     description: ClassVar[str] = "AutoNAT's searched per-step table (AutoNAT-L T=8, or file=SCHEDULE.json)."
 
-    def __init__(self, file: str | None = None) -> None:
+    def __init__(self, file: str | None = None, table: dict[str, Any] | None = None) -> None:
+        if file is not None and table is not None:
+            raise UsageError("autonat takes a schedule file or an inline table, not both")
         self.file = file
-        self.schedule = published_schedule() if file is None else Schedule.load(file)
+        if table is not None:
+            self.schedule = Schedule.from_dict(table)
+        else:
+            self.schedule = published_schedule() if file is None else Schedule.load(file)
 
     def reset(self, batch: int, steps: int) -> None:
         self._check_steps(steps)
@@ -144,7 +150,10 @@ class AutoNATScheduler(Scheduler):
     def _check_steps(self, steps: int) -> None:
         if steps == self.schedule.steps:
             return
-        table = "the published AutoNAT table" if self.file is None else f"schedule file {self.file}"
+        if self.file is not None:
+            table = f"schedule file {self.file}"
+        else:
+            table = "the inline schedule" if self.config.get("table") else "the published AutoNAT table"
         raise UsageError(
             f"{table} is for T={self.schedule.steps}; "
             f"pass --scheduler-arg file=SCHEDULE.json for T={steps}"

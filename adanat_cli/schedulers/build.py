@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +44,14 @@ def build_scheduler(
     args: dict[str, Any] | None = None,
     config_file: Path | None = None,
     recommended: dict[str, Any] | None = None,
+    defaults_for: Callable[[str], dict[str, Any]] | None = None,
 ) -> Scheduler:
     """Instantiate a registered scheduler.
 
     The name comes from ``name``, else the config file, else ``recommended["scheduler"]`` (a model
     bundle's recommendation, whose ``scheduler_config`` then gives defaults). Values are layered:
-    recommended defaults < config file < explicit ``args``.
+    recommended defaults < ``defaults_for(name)`` (e.g. a schedule file a bundle ships for this T)
+    < config file < explicit ``args``.
     """
     recommended = recommended or {}
     file_name, file_kwargs = (None, {}) if config_file is None else read_scheduler_config(config_file)
@@ -60,6 +63,8 @@ def build_scheduler(
     kwargs: dict[str, Any] = {}
     if name == recommended.get("scheduler"):
         kwargs.update(recommended.get("scheduler_config", {}))
+    if defaults_for is not None:
+        kwargs.update(defaults_for(name))
     kwargs.update(file_kwargs)
     kwargs.update(args or {})
     cls = registry.get("schedulers", name)

@@ -1,0 +1,126 @@
+"""``adanat compare``: schedulers side by side on the same model, classes and seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from .. import __version__
+from ..compare_report import markdown_table, write_report
+from ..engine.compare import comparison_labels, evaluate_pair
+from ..engine.distributed import Shard
+from ..engine.sampling import check_request
+from ..errors import UsageError
+from ..metrics.digit_classifier import load_classifier
+from ..metrics.fid import build_extractor
+from ..metrics.reference import reference_set
+from ..models.resolve import DEFAULT_MODEL, load_model
+from ..outputs import ensure_writable
+from ..schedulers.build import build_scheduler, parse_scheduler_args
+from .devices import pick_device
+from .progress import step_progress
+from .sample import parse_classes
+
+
+def parse_list(text: str, what: str) -> list[str]:
+    items = [part.strip() for part in text.split(",") if part.strip()]
+    if not items:
+        raise UsageError(f"{what} is empty")
+    return items
+
+
+def parse_steps(text: str) -> list[int]:
+    try:
+        return [int(s) for s in parse_list(text, "--steps")]
+    except ValueError:
+        raise UsageError(f"--steps takes a comma list of integers, got '{text}'") from None
+
+
+def split_scheduler_args(pairs: list[str], names: list[str]) -> dict[str, dict]:
+    """``NAME:key=value`` -> {NAME: {key: value}}; NAME must be one of the compared schedulers."""
+    per: dict[str, list[str]] = {n: [] for n in names}
+    for pair in pairs:
+        name, sep, rest = pair.partition(":")
+        if not sep or name not in per:
+            raise UsageError(f"--scheduler-arg '{pair}': expected NAME:key=value with NAME one of {', '.join(names)}")
+        per[name].append(rest)
+    return {n: parse_scheduler_args(p) for n, p in per.items()}
+
+
+def compare_command(
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="A built-in model name or a bundle folder."),
+    schedulers: str = typer.Option("cosine,linear,arccos", "--schedulers", "-s", help="Comma list of schedulers."),
+    steps: str = typer.Option("4,8", "--steps", "-T", help="Comma list of step counts."),
+    num: int = typer.Option(1000, "--num", "-n", help="Images per (scheduler, steps); classes are cycled."),
+    classes: list[str] = typer.Option([], "--class", "-c", help="Classes to cycle through (default: all)."),
+    scheduler_arg: list[str] = typer.Option([], "--scheduler-arg", "-a", help="NAME:key=value for one scheduler (repeatable)."),
+    extractor: str = typer.Option(None, "--extractor", "-x", help="Feature space; default: the model's (else inception)."),
+    real: str = typer.Option(None, "--real", help="Real images: mnist5k or a folder (gives precision/recall)."),
+    reference: str = typer.Option(None, "--reference", help="Named FID statistics instead of --real."),
+    seed: int = typer.Option(0, "--seed", help="Base seed; image i gets the same seed in every row."),
+    batch_size: int = typer.Option(250, "--batch-size", "-b", help="Images per batch (does not change results)."),
+    out: Path = typer.Option(Path("compare"), "--out", "-o", help="Folder for report.md, report.json and PNGs."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the table."),
+) -> None:
+    """Compare schedulers: FID, precision, recall, class accuracy, NFE and speed, plus pictures.
+
+    Every scheduler gets the same classes and seeds, so each column of grid.png is one seed.
+    Runs under `accelerate launch` / `torchrun` with samples sharded over processes; results are
+    identical to one process. Example: `adanat compare --schedulers cosine,arccos --steps 4,8 --num 500`
+    """
+    shard = Shard(cpu=device == "cpu")
+    if shard.is_main:
+        ensure_writable(out, overwrite)
+    torch_device = pick_device(device)
+    names = parse_list(schedulers, "--schedulers")
+    step_list = parse_steps(steps)
+    per_args = split_scheduler_args(scheduler_arg, names)
+    bundle = load_model(model, device=torch_device)
+    wanted = parse_classes(classes) or list(range(bundle.backbone.num_classes))
+    for t in step_list:
+        check_request(bundle, wanted, t, num, batch_size)
+    if num < 2:
+        raise UsageError("--num must be at least 2 to estimate statistics")
+    built = {
+        (n, t): build_scheduler(n, per_args[n], recommended=bundle.recommended,
+                                defaults_for=lambda name, t=t: bundle.scheduler_defaults(name, t))
+        for n in names for t in step_list
+    }
+    for (n, t), scheduler in built.items():
+        scheduler.reset(1, t)  # refuses an unsupported T before any work is done
+
+    evaluation = bundle.evaluation
+    extractor_name = extractor or evaluation.get("extractor", "inception")
+    features = build_extractor(extractor_name, torch_device)
+    if real is None and reference is None:
+        real, reference = evaluation.get("real"), evaluation.get("reference")
+    ref = reference_set(features, real=real, stats=None if real else reference, device=torch_device)
+    classifier = load_classifier(bundle.path)
+    classifier = classifier.to(torch_device) if classifier is not None else None
+    labels = comparison_labels(wanted, num)
+
+    results = []
+    my_steps = sum(len(shard.my_batches(-(-num // batch_size))) * t for t in step_list) * len(names)
+    with step_progress(f"comparing {len(names)} schedulers", total=my_steps) as advance:
+        for n in names:
+            for t in step_list:
+                results.append(evaluate_pair(bundle, built[n, t], t, labels, seed, batch_size, features, ref,
+                                             classifier, shard, torch_device, on_step=advance))
+    if not shard.is_main:
+        return
+    meta = {"adanat_version": __version__, "model": bundle.name, "num": num, "seed": seed, "classes": wanted,
+            "extractor": extractor_name, "reference": real or reference, "processes": shard.num_processes,
+            "device": str(torch_device)}
+    write_report(out, meta, results, overwrite)
+    if as_json:
+        typer.echo((out / "report.json").read_text())
+    else:
+        typer.echo(markdown_table(results))
+        typer.echo(f"report written to {out}/report.md", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("compare")(compare_command)

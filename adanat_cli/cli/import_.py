@@ -1,0 +1,47 @@
+"""``adanat import``: convert official checkpoint files on disk into a model bundle."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..models.download import bundles_root
+from ..models.importer import FORMATS, import_model
+
+
+def import_command(
+    fmt: str = typer.Option(..., "--format", "-f", help=f"Checkpoint family: {', '.join(FORMATS)}."),
+    nnet: Path = typer.Option(..., "--nnet", help="The generator checkpoint (U-ViT nnet state dict, or MaskGIT-pytorch .pth)."),
+    tokenizer: Path = typer.Option(..., "--tokenizer", help="The VQGAN checkpoint (vqgan_jax_strongaug.ckpt, or taming last.ckpt)."),
+    tokenizer_config: Path = typer.Option(None, "--tokenizer-config", help="The VQGAN's model.yaml (required for maskgit)."),
+    name: str = typer.Option(..., "--name", help="The bundle's model name."),
+    out: Path = typer.Option(None, "--out", "-o", help="Bundle folder (default: <HF cache>/adanat-bundles/NAME, found by --model NAME)."),
+    heads: int = typer.Option(None, "--heads", help="Attention heads (default: the format's published models)."),
+    policy: Path = typer.Option(None, "--policy", help="An official AdaNAT policy checkpoint to ship as the default of --scheduler adanat."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle."),
+) -> None:
+    """Convert official files into a bundle; pickles are opened weights-only, anything else is refused.
+
+    Example: `adanat import --format autonat --nnet nnet_ema.pth --tokenizer vqgan_jax_strongaug.ckpt --name autonat-L-imagenet256`
+    """
+    if "/" in name or "\\" in name or name in ("", ".", ".."):
+        raise typer.BadParameter("must be a plain name", param_hint="--name")
+    target = out if out is not None else bundles_root() / name
+    if policy is not None:  # read it first, so a bad policy file leaves no bundle behind
+        from ..policy.official import policy_from_official
+
+        policy_from_official(policy)
+    typer.echo(f"converting {nnet.name} + {tokenizer.name} ({fmt})", err=True)
+    path = import_model(fmt, nnet, tokenizer, name, target, tokenizer_config=tokenizer_config,
+                        num_heads=heads, overwrite=overwrite)
+    if policy is not None:
+        from ..policy.official import add_official_policy
+
+        typer.echo(f"converting policy {policy.name}", err=True)
+        add_official_policy(path, policy)
+    typer.echo(str(path))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("import")(import_command)

@@ -1,0 +1,83 @@
+"""``adanat search-schedule``: AutoNAT's finite-difference search for a static schedule."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from ..engine.compare import comparison_labels, evaluate_pair
+from ..engine.distributed import Shard
+from ..engine.sampling import check_request
+from ..engine.search import ScheduleSearch, SearchSettings, theta_from_scheduler, to_schedule
+from ..errors import UsageError
+from ..metrics.fid import build_extractor
+from ..metrics.reference import reference_set
+from ..models.resolve import DEFAULT_MODEL, load_model
+from ..schedulers.build import build_scheduler, parse_scheduler_args
+from .devices import pick_device
+from .progress import step_progress
+
+
+def search_schedule_command(
+    out: Path = typer.Option(..., "--out", "-o", help="Schedule file to write (JSON; use with --scheduler autonat -a file=OUT)."),
+    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="A built-in model name or a bundle folder."),
+    steps: int = typer.Option(8, "--steps", "-T", help="Number of decoding steps the schedule is for."),
+    updates: int = typer.Option(100, "--updates", "-u", help="SGD updates (each costs 4T-1 FID evaluations)."),
+    num: int = typer.Option(1000, "--num", "-n", help="Images per FID evaluation (classes cycled)."),
+    start: str = typer.Option("cosine", "--start", help="Handcrafted scheduler whose values start the search."),
+    start_arg: list[str] = typer.Option([], "--start-arg", help="key=value for the start scheduler (repeatable)."),
+    extractor: str = typer.Option(None, "--extractor", "-x", help="Feature space; default: the model's."),
+    real: str = typer.Option(None, "--real", help="Real images: mnist5k or a folder."),
+    reference: str = typer.Option(None, "--reference", help="Named FID statistics instead of --real."),
+    seed: int = typer.Option(1000, "--seed", help="Seed of the search's images (keep it apart from evaluation seeds)."),
+    batch_size: int = typer.Option(250, "--batch-size", "-b"),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT.state.json."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh even if OUT or its state exists."),
+) -> None:
+    """Search a per-step schedule (m, τ2, τ1, w) that lowers FID, as AutoNAT does.
+
+    Writes OUT (the best schedule found), OUT.state.json (resumable state) and OUT.log.jsonl (one
+    line per update). Example: `adanat search-schedule -T 4 --updates 30 --num 1000 -o autonat-T4.json`
+    """
+    if updates < 1:
+        raise UsageError(f"--updates must be at least 1, got {updates}")
+    if num < 2:
+        raise UsageError("--num must be at least 2 to estimate statistics")
+    torch_device = pick_device(device)
+    bundle = load_model(model, device=torch_device)
+    classes = list(range(bundle.backbone.num_classes))
+    check_request(bundle, classes, steps, num, batch_size)
+    if steps < 2:
+        raise UsageError("a schedule search needs --steps of at least 2")
+    theta0 = theta_from_scheduler(build_scheduler(start, parse_scheduler_args(start_arg)), steps)
+    evaluation = bundle.evaluation
+    features = build_extractor(extractor or evaluation.get("extractor", "inception"), torch_device)
+    if real is None and reference is None:
+        real, reference = evaluation.get("real"), evaluation.get("reference")
+    ref = reference_set(features, real=real, stats=None if real else reference, device=torch_device)
+    labels = comparison_labels(classes, num)
+    shard = Shard(cpu=device == "cpu")
+
+    def fid_of(scheduler) -> float:
+        return evaluate_pair(bundle, scheduler, steps, labels, seed, batch_size, features, ref, None, shard, torch_device).fid
+
+    search = ScheduleSearch.start(SearchSettings(steps=steps, updates=updates), theta0,
+                                  {"scheduler": start, "args": start_arg, "model": bundle.name, "num": num, "seed": seed},
+                                  fid_of, out, resume, overwrite)
+    remaining = (updates - search.state.update) * (4 * steps - 1)
+    began = time.perf_counter()
+    with step_progress(f"searching a T={steps} schedule", total=max(remaining, 0)) as advance:
+        state = search.run(on_eval=advance)
+    if shard.is_main:
+        source = (f"adanat search-schedule on {bundle.name}: {state.update} updates, best FID {state.best_fid:.4f} "
+                  f"on {num} images (seed {seed}), started from {start}")
+        to_schedule(state.best_theta, steps, source).save(out)
+        typer.echo(str(out))
+        typer.echo(f"best FID {state.best_fid:.4f} after {state.update} updates ({time.perf_counter() - began:.0f}s this run)", err=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search-schedule")(search_schedule_command)

@@ -1,0 +1,233 @@
+"""The model zoo: public pretrained checkpoints by name, where they live and how to turn them into bundles.
+
+An entry records only what cannot be read from the files themselves: where each file lives (a Hugging
+Face repo id, path and revision, or a Google Drive page for files that are not on the Hub), the number
+of attention heads (invisible in weight shapes), the importer format, the recommended sampling
+settings in *our* conventions, licence and citation. Architecture sizes (width, depth, grid, codebook,
+classes) are inferred from the tensor shapes when the files are converted (``models.importer``).
+
+Sizes and checksums are recorded only where they are known exactly; ``None`` means "not recorded",
+never a guess. ``approx_size`` is the size a source states, for display only.
+
+``register_entry`` / ``unregister_entry`` are the hook for adding entries at run time (plugins, or a
+test registering a scaled-down variant); the built-in entries are plain data in ``BUILTIN_ENTRIES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import NotFoundError
+from ..registry import unknown_name_message
+
+MAGE_VQGAN_URL = "https://drive.google.com/file/d/13S_unB87n6KKuuMdyMnyExW0G1kplTbP/view"  # MAGE/AdaNAT/MUSE READMEs
+NAT_L_URL = "https://drive.google.com/file/d/12NN62Vg1DiOd-3sWkEnBQRIBBbuiVkNl/view"  # AdaNAT README "pre-trained NAT model"
+ADANAT_POLICY_URL = "https://drive.google.com/file/d/1fjHFZUUnEdKptojayW4S1Vr78uwLPr5c/view"  # AdaNAT README
+
+
+@dataclass(frozen=True)
+class ZooFile:
+    """One file of an entry. ``repo_id`` set: on the Hub at ``filename``; else fetched by hand from ``url``."""
+
+    role: str  # "nnet", "tokenizer" or "tokenizer_config" (the importer's inputs)
+    filename: str  # path inside the Hub repo, or the file's usual local name
+    repo_id: str | None = None
+    revision: str = "main"
+    size: int | None = None  # exact bytes, verified when known
+    sha256: str | None = None  # verified when known
+    url: str | None = None  # where to fetch a file that is not on the Hub
+    approx_size: str | None = None  # as stated by the source, display only
+
+    @property
+    def on_hub(self) -> bool:
+        return self.repo_id is not None
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    name: str
+    format: str  # importer format: maskgit, muse, autonat, adanat, enat
+    description: str
+    files: tuple[ZooFile, ...]
+    tokenizer: str
+    resolution: int
+    num_classes: int
+    num_heads: int | None  # None: not recorded; conversion then needs --heads
+    recommended: dict[str, Any] = field(default_factory=dict)
+    licence: str | None = None  # None: not recorded here, see the source
+    citation: str = ""
+    notes: str = ""
+    import_command: str | None = None  # for entries with files that are not on the Hub
+
+    def file(self, role: str) -> ZooFile | None:
+        return next((f for f in self.files if f.role == role), None)
+
+    @property
+    def hub_files(self) -> list[ZooFile]:
+        return [f for f in self.files if f.on_hub]
+
+    @property
+    def manual_files(self) -> list[ZooFile]:
+        return [f for f in self.files if not f.on_hub]
+
+    @property
+    def importable_only(self) -> bool:
+        """True when no file is on the Hub: ``adanat import`` is the only way in."""
+        return not self.hub_files
+
+    @property
+    def source(self) -> str:
+        repos = sorted({f.repo_id for f in self.hub_files})
+        return ", ".join(f"hf:{r}" for r in repos) + (" + Google Drive" if self.manual_files else "") if repos else "Google Drive"
+
+
+_MASKGIT_REPO = "llvictorll/Maskgit-pytorch"
+_MASKGIT_CITE = ("Besnier & Chen, 'A Pytorch Reproduction of Masked Generative Image Transformer', arXiv:2310.14400; "
+                 "Chang et al., 'MaskGIT: Masked Generative Image Transformer', CVPR 2022")
+# MaskGIT-pytorch samples with arccos, CFG w=3 and Gumbel temperature 4.5 decaying linearly (REFERENCE §1, §4).
+# Its softmax temperature multiplies the logits (1.0 by default): our divide convention gives 1/1.0 = 1.0.
+# Its CFG is (1+w)·c − w·u = c + w(c−u), the same w as ours. The step count is not recorded in REFERENCE,
+# so none is set and `adanat sample` falls back to its default.
+_MASKGIT_RECOMMENDED = {"scheduler": "arccos",
+                        "scheduler_config": {"sample_temp": 1.0, "remask_temp": 4.5, "guidance": 3.0}}
+_MASKGIT_VQGAN = (
+    ZooFile("tokenizer", "pretrained_maskgit/VQGAN/last.ckpt", _MASKGIT_REPO),
+    ZooFile("tokenizer_config", "pretrained_maskgit/VQGAN/model.yaml", _MASKGIT_REPO),
+)
+_MAGE_VQGAN = ZooFile("tokenizer", "vqgan_jax_strongaug.ckpt", url=MAGE_VQGAN_URL)
+_UVIT_CITE = ("Ni et al., 'Revisiting Non-Autoregressive Transformers for Efficient Image Synthesis' (AutoNAT), CVPR 2024")
+
+
+def _import_command(fmt: str, nnet: str, name: str) -> str:
+    return f"adanat import --format {fmt} --nnet {nnet} --tokenizer vqgan_jax_strongaug.ckpt --name {name}"
+
+
+BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
+    ZooEntry(
+        name="maskgit-imagenet256",
+        format="maskgit",
+        description="MaskGIT-pytorch (valeoai) ImageNet 256×256, class-conditional",
+        files=(ZooFile("nnet", "pretrained_maskgit/MaskGIT/MaskGIT_ImageNet_256.pth", _MASKGIT_REPO,
+                       approx_size="2.09 GB"),  # REFERENCE §4
+               *_MASKGIT_VQGAN),
+        tokenizer="taming VQGAN f16, 1024 codes",
+        resolution=256,
+        num_classes=1000,
+        num_heads=16,  # MaskGIT-pytorch README / Trainer/vit.py (see infer_maskgit_config)
+        recommended=_MASKGIT_RECOMMENDED,
+        citation=_MASKGIT_CITE,
+    ),
+    ZooEntry(
+        name="maskgit-imagenet512",
+        format="maskgit",
+        description="MaskGIT-pytorch (valeoai) ImageNet 512×512, class-conditional",
+        files=(ZooFile("nnet", "pretrained_maskgit/MaskGIT/MaskGIT_ImageNet_512.pth", _MASKGIT_REPO),
+               *_MASKGIT_VQGAN),
+        tokenizer="taming VQGAN f16, 1024 codes",
+        resolution=512,
+        num_classes=1000,
+        num_heads=16,
+        recommended=_MASKGIT_RECOMMENDED,
+        citation=_MASKGIT_CITE,
+    ),
+    ZooEntry(
+        name="muse-imagenet256",
+        format="muse",
+        description="MUSE-Pytorch U-ViT-B (depth 13, width 768) ImageNet 256×256, FID 3.84 at 12 steps",
+        # The MUSE README fetches the VQGAN from MAGE's Google Drive, not from the Hub repo.
+        files=(ZooFile("nnet", "assets/ckpts/imagenet256-450000.ckpt/nnet_ema.pth", "nzl-thu/MUSE"),
+               _MAGE_VQGAN),
+        tokenizer="MAGE VQGAN f16, 1024 codes (vqgan_jax_strongaug.ckpt, Google Drive)",
+        resolution=256,
+        num_classes=1000,
+        num_heads=None,  # not recorded in REFERENCE (MUSE configs/imagenet256_base_vq_jax.py has it): pass --heads
+        # 12 steps: MUSE README / REFERENCE §4; Gumbel 4.5 decaying and guidance growing linearly in t/T
+        # are the MUSE-style rules of REFERENCE §1. The guidance scale itself is not recorded here.
+        recommended={"scheduler": "cosine", "steps": 12,
+                     "scheduler_config": {"remask_temp": 4.5, "guidance_schedule": "linear"}},
+        citation="Chang et al., 'Muse: Text-To-Image Generation via Masked Generative Transformers', "
+                 "arXiv:2301.00704; MUSE-Pytorch (nzl-thu)",
+        notes="The VQGAN is not on the Hub: fetch it from MAGE's Google Drive link and pass it with "
+              "`adanat download muse-imagenet256 --tokenizer FILE --heads N`.",
+    ),
+    ZooEntry(
+        name="autonat-L-imagenet256",
+        format="autonat",
+        description="AutoNAT-L U-ViT (768×24, 8 heads) ImageNet 256×256",
+        files=(ZooFile("nnet", "nnet_ema.pth", url=NAT_L_URL), _MAGE_VQGAN),
+        tokenizer="MAGE VQGAN f16, 1024 codes",
+        resolution=256,
+        num_classes=1000,
+        num_heads=8,  # REFERENCE §4; ImprovedNAT configs/AutoNAT_L.yaml
+        recommended={"scheduler": "autonat", "steps": 8},  # the searched T=8 policy, REFERENCE §1
+        citation=_UVIT_CITE,
+        notes="Google Drive only: download both files by hand, then import.",
+        import_command=_import_command("autonat", "nnet_ema.pth", "autonat-L-imagenet256"),
+    ),
+    ZooEntry(
+        name="adanat-L-imagenet256",
+        format="adanat",
+        description="AdaNAT-L: the AutoNAT-L NAT with AdaNAT's learned policy, ImageNet 256×256",
+        files=(ZooFile("nnet", "nnet_ema.pth", url=NAT_L_URL), _MAGE_VQGAN),
+        tokenizer="MAGE VQGAN f16, 1024 codes",
+        resolution=256,
+        num_classes=1000,
+        num_heads=8,  # AdaNAT configs/imagenet_256_AdaNAT_L.yaml
+        # Until the learned policy can be imported, the bundle recommends the AutoNAT T=8 policy.
+        recommended={"scheduler": "autonat", "steps": 8},
+        citation="Ni et al., 'AdaNAT: Exploring Adaptive Policy for Token-Based Image Generation', ECCV 2024",
+        notes="Google Drive only. Importing the learned policy network "
+              f"({ADANAT_POLICY_URL}) comes in a later issue; this imports the NAT and tokenizer.",
+        import_command=_import_command("adanat", "nnet_ema.pth", "adanat-L-imagenet256"),
+    ),
+    ZooEntry(
+        name="enat-L-imagenet256",
+        format="enat",
+        description="ENAT-L ImageNet 256×256",
+        files=(ZooFile("nnet", "nnet_ema.pth"), _MAGE_VQGAN),
+        tokenizer="MAGE VQGAN f16, 1024 codes",
+        resolution=256,
+        num_classes=1000,
+        num_heads=None,
+        # ENAT's sampler, REFERENCE §1: cosine, τ2 = 1.5(1−r), τ1 = max(6(1−r), 1e-3), w = 2.5·t/T, T = 8.
+        recommended={"scheduler": "cosine", "steps": 8,
+                     "scheduler_config": {"remask_temp": 1.5, "sample_temp": 6.0, "sample_temp_schedule": "linear",
+                                          "guidance": 2.5, "guidance_schedule": "linear"}},
+        citation="Ni et al., 'ENAT: Rethinking Spatial-temporal Interactions in Token-based Image Synthesis', "
+                 "NeurIPS 2024",
+        notes="Not importable yet: the ENAT backbone comes in a later issue. The checkpoint is on Google "
+              "Drive (see the ENAT README); its download link is not recorded here.",
+    ),
+)
+
+_entries: dict[str, ZooEntry] = {e.name: e for e in BUILTIN_ENTRIES}
+
+
+def register_entry(entry: ZooEntry, replace: bool = False) -> None:
+    """Add an entry at run time (``replace=True`` to swap one with the same name)."""
+    if entry.name in _entries and not replace:
+        raise ValueError(f"zoo entry '{entry.name}' already exists")
+    _entries[entry.name] = entry
+
+
+def unregister_entry(name: str) -> None:
+    """Remove a run-time entry; a built-in one is restored to its original definition."""
+    _entries.pop(name, None)
+    builtin = {e.name: e for e in BUILTIN_ENTRIES}
+    if name in builtin:
+        _entries[name] = builtin[name]
+
+
+def zoo_entries() -> list[ZooEntry]:
+    return list(_entries.values())
+
+
+def zoo_entry(name: str) -> ZooEntry:
+    if name not in _entries:
+        raise NotFoundError(unknown_name_message("zoo model", name, sorted(_entries)))
+    return _entries[name]
+
+
+def is_zoo_name(name: str) -> bool:
+    return name in _entries

@@ -1,0 +1,1 @@
+"""The learned AdaNAT policy: networks, action mapping, PPO training and reward models."""

@@ -1,0 +1,55 @@
+"""The learned AdaNAT policy as a scheduler plugin."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from ..engine.state import GenerationState, StepPlan
+from ..errors import UsageError
+from ..policy.actions import actions_to_plan
+from ..policy.files import load_policy
+from .base import Scheduler
+
+
+class AdaNATScheduler(Scheduler):
+    """AdaNAT (Ni et al., ECCV 2024): a small policy network reads the NAT's last-layer token
+    features and the step, and sets the re-mask ratio, both temperatures and the guidance scale per
+    sample and per step. At inference the policy's mean action is taken.
+
+    ``policy`` is a policy file written by ``adanat train-policy``; a model bundle may ship one per
+    number of steps, used by default. A policy made for another feature size, token grid or number of
+    steps is refused.
+    """
+
+    name: ClassVar[str] = "adanat"
+    description: ClassVar[str] = "AdaNAT's learned per-sample, per-step policy (needs a trained policy file)."
+    uses_features: ClassVar[bool] = True
+
+    def __init__(self, policy: str | None = None) -> None:
+        if policy is None:
+            raise UsageError(
+                "the adanat scheduler needs a trained policy: pass --scheduler-arg policy=FILE "
+                "(or use a model that ships one for this number of steps)"
+            )
+        self.actor, self.meta = load_policy(policy)
+
+    def reset(self, batch: int, steps: int) -> None:
+        if steps != self.meta["steps"]:
+            raise UsageError(f"this policy was trained for T={self.meta['steps']}, not T={steps}")
+
+    def plan(self, state: GenerationState) -> StepPlan:
+        features = state.features
+        if features.shape[-1] != self.meta["feature_dim"] or list(state.grid) != list(self.meta["grid"]):
+            raise UsageError(
+                f"this policy was trained for features of size {self.meta['feature_dim']} on a "
+                f"{self.meta['grid'][0]}x{self.meta['grid'][1]} grid (model '{self.meta.get('model', '?')}'), "
+                f"not {features.shape[-1]} on {state.grid[0]}x{state.grid[1]}"
+            )
+        self.reset(state.batch, state.steps)
+        if next(self.actor.parameters()).device != features.device:
+            self.actor.to(features.device)
+        step = torch.full((state.batch,), state.step, dtype=torch.long, device=features.device)
+        actions = self.actor(features.float(), step)  # (B, 4), the mean action
+        return actions_to_plan(actions, state.step, state.steps, bool(self.meta["residual"]))

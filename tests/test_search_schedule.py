@@ -1,0 +1,82 @@
+"""``adanat search-schedule``: AutoNAT's finite-difference search, its files and exact resumption."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from adanat_cli.engine.search import layout, theta_from_scheduler, to_schedule
+from adanat_cli.registry import registry
+from adanat_cli.schedulers.build import build_scheduler
+
+from .fakes import ToyExtractor
+
+
+@pytest.fixture
+def setup(tmp_path, monkeypatch, toy_bundle):
+    monkeypatch.setenv("ADANAT_CACHE", str(tmp_path / "cache"))
+    registry.register("feature_extractors", "toy", ToyExtractor, distribution="tests")
+    rng = np.random.default_rng(0)
+    real = tmp_path / "real"
+    real.mkdir()
+    for i in range(30):
+        Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(real / f"{i}.png")
+    yield ["-m", str(toy_bundle), "-x", "toy", "--real", str(real), "-T", "2", "-n", "12", "-b", "6"]
+    registry.unregister("feature_extractors", "toy")
+
+
+def test_starting_point_is_the_handcrafted_schedule():
+    theta = theta_from_scheduler(build_scheduler("cosine", {"guidance": 1.0}), 4)
+    parts = layout(4)
+    assert theta[parts["mask_ratio"]] == pytest.approx([math.cos(math.pi / 2 * (t + 1) / 4) for t in range(3)])
+    assert theta[parts["remask_temp"]] == pytest.approx([4.5 * (1 - (t + 1) / 4) for t in range(3)])
+    assert theta[parts["guidance"]] == pytest.approx([1.0] * 4)
+    schedule = to_schedule(theta, 4, "test")
+    assert schedule.steps == 4 and len(schedule.sample_temp) == 4
+
+
+def test_search_writes_schedule_state_and_log_and_the_schedule_drives_autonat(cli, setup, tmp_path):
+    out = tmp_path / "sched.json"
+    result = cli("search-schedule", *setup, "-u", "2", "-o", str(out))
+    assert result.code == 0, result.err
+    schedule = json.loads(out.read_text())
+    assert schedule["format"] == "adanat-schedule" and schedule["steps"] == 2
+    log = [json.loads(line) for line in (tmp_path / "sched.json.log.jsonl").read_text().splitlines()]
+    assert [entry["update"] for entry in log] == [1, 2]
+    assert all(0.0 <= m <= 0.99 for m in schedule["mask_ratio"])
+    assert all(v >= 1e-4 for v in schedule["sample_temp"] + schedule["remask_temp"] + schedule["guidance"])
+    sampled = cli("sample", "-m", setup[1], "-s", "autonat", "-T", "2", "-a", f"file={out}", "-c", "0", "-n", "2",
+                  "-o", str(tmp_path / "s"))
+    assert sampled.code == 0, sampled.err
+
+
+def test_resumed_search_equals_an_uninterrupted_one(cli, setup, tmp_path):
+    whole, split = tmp_path / "whole.json", tmp_path / "split.json"
+    assert cli("search-schedule", *setup, "-u", "2", "-o", str(whole)).code == 0
+    assert cli("search-schedule", *setup, "-u", "1", "-o", str(split)).code == 0
+    again = cli("search-schedule", *setup, "-u", "2", "-o", str(split))
+    assert again.code != 0 and "--resume" in again.err
+    assert cli("search-schedule", *setup, "-u", "2", "-o", str(split), "--resume").code == 0
+    a = json.loads((tmp_path / "whole.json.state.json").read_text())
+    b = json.loads((tmp_path / "split.json.state.json").read_text())
+    assert a["theta"] == b["theta"] and a["velocity"] == b["velocity"] and a["update"] == b["update"] == 2
+
+
+def test_bundle_shipped_schedule_is_used_for_its_steps(cli, toy_bundle, tmp_path):
+    schedule = to_schedule([0.5, 2.0, 1.0, 1.0, 0.0, 3.0], 2, "shipped")
+    (toy_bundle / "schedules").mkdir()
+    schedule.save(toy_bundle / "schedules" / "autonat-T2.json")
+    config = json.loads((toy_bundle / "config.json").read_text())
+    config["schedules"] = {"autonat": {"2": {"file": "schedules/autonat-T2.json"}}}
+    (toy_bundle / "config.json").write_text(json.dumps(config))
+    out = tmp_path / "s"
+    result = cli("sample", "-m", str(toy_bundle), "-s", "autonat", "-T", "2", "-c", "0", "-n", "1", "-o", str(out), "--trace")
+    assert result.code == 0, result.err
+    manifest = json.loads((out / "samples.json").read_text())
+    assert manifest["images"][0]["trace"]["guidance"] == [0.0, 3.0]
+    other = cli("sample", "-m", str(toy_bundle), "-s", "autonat", "-T", "3", "-c", "0", "-o", str(tmp_path / "o"))
+    assert other.code != 0 and "T=8" in other.err
