@@ -9,7 +9,7 @@ from adanat_cli.cli.app import main
 from adanat_cli.models.bundle import save_bundle
 from adanat_cli.registry import registry
 
-from .fakes import ToyBackbone, ToyTokenizer, toy_model
+from .fakes import ToyBackbone, ToyExtractor, ToyTokenizer, toy_model
 
 
 
@@ -22,6 +22,15 @@ def toy_plugins():
     yield
     registry.unregister("backbones", "toy")
     registry.unregister("tokenizers", "toy")
+
+
+@pytest.fixture
+def toy_extractor(tmp_path, monkeypatch):
+    """The weight-free ``toy`` feature extractor, registered for one test, with a private cache."""
+    monkeypatch.setenv("ADANAT_CACHE", str(tmp_path / "cache"))
+    registry.register("feature_extractors", "toy", ToyExtractor, distribution="tests")
+    yield "toy"
+    registry.unregister("feature_extractors", "toy")
 
 
 @pytest.fixture

@@ -7,23 +7,12 @@ import os
 import shutil
 import subprocess
 import sys
-import textwrap
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from adanat_cli.registry import registry
 
-from .fakes import ToyExtractor
-
-
-@pytest.fixture
-def toy_extractor(tmp_path, monkeypatch):
-    monkeypatch.setenv("ADANAT_CACHE", str(tmp_path / "cache"))
-    registry.register("feature_extractors", "toy", ToyExtractor, distribution="tests")
-    yield "toy"
-    registry.unregister("feature_extractors", "toy")
 
 
 @pytest.fixture
@@ -97,25 +86,14 @@ def test_bad_input_is_one_line(cli, toy_bundle, toy_extractor, real_folder, tmp_
     assert not out.exists()
 
 
-EXTRACTOR_PLUGIN = '''
-import torch, numpy as np
-class Pool:
-    name = "pool"
-    description = "test extractor"
-    def prepare(self, image):
-        return np.asarray(image, dtype=np.float32)
-    def __call__(self, batch):
-        return torch.nn.functional.adaptive_avg_pool2d(batch / 255.0, 4).flatten(1)
-    def to(self, device):
-        return self
-'''
+EXTRACTOR_PLUGIN = "from tests.fakes import ToyExtractor as Pool\n"  # importable: the repo root is on PYTHONPATH
 
 
 def _plugin_site(root):
     """A folder that, on PYTHONPATH, provides a feature-extractor plugin through a dist-info."""
     site = root / "site"
     (site / "adanat_test_pool-0.1.dist-info").mkdir(parents=True)
-    (site / "adanat_test_pool.py").write_text(textwrap.dedent(EXTRACTOR_PLUGIN))
+    (site / "adanat_test_pool.py").write_text(EXTRACTOR_PLUGIN)
     (site / "adanat_test_pool-0.1.dist-info" / "METADATA").write_text(
         "Metadata-Version: 2.1\nName: adanat-test-pool\nVersion: 0.1\n")
     (site / "adanat_test_pool-0.1.dist-info" / "entry_points.txt").write_text(
@@ -129,7 +107,8 @@ def test_two_processes_give_the_same_report_as_one(tmp_path, real_folder):
     from adanat_cli.models.random_bundle import make_random_bundle
 
     bundle = make_random_bundle(tmp_path / "bundle")
-    env = {**os.environ, "PYTHONPATH": str(_plugin_site(tmp_path)), "OMP_NUM_THREADS": "1"}
+    repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(_plugin_site(tmp_path)), repo]), "OMP_NUM_THREADS": "1"}
     args = ["compare", "-m", str(bundle), "-s", "cosine,arccos", "-T", "2,3", "-n", "20", "-b", "4",
             "-x", "pool", "--real", str(real_folder), "--device", "cpu", "--overwrite"]
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")

@@ -7,17 +7,7 @@ import pytest
 from PIL import Image
 
 from adanat_cli.metrics.precision_recall import precision_recall
-from adanat_cli.registry import registry
 
-from .fakes import ToyExtractor
-
-
-@pytest.fixture
-def toy_extractor(tmp_path, monkeypatch):
-    monkeypatch.setenv("ADANAT_CACHE", str(tmp_path / "cache"))
-    registry.register("feature_extractors", "toy", ToyExtractor, distribution="tests")
-    yield "toy"
-    registry.unregister("feature_extractors", "toy")
 
 
 def _write_images(folder, arrays):

@@ -10,23 +10,18 @@ import pytest
 from PIL import Image
 
 from adanat_cli.engine.search import layout, theta_from_scheduler, to_schedule
-from adanat_cli.registry import registry
 from adanat_cli.schedulers.build import build_scheduler
 
-from .fakes import ToyExtractor
 
 
 @pytest.fixture
-def setup(tmp_path, monkeypatch, toy_bundle):
-    monkeypatch.setenv("ADANAT_CACHE", str(tmp_path / "cache"))
-    registry.register("feature_extractors", "toy", ToyExtractor, distribution="tests")
+def setup(tmp_path, toy_bundle, toy_extractor):
     rng = np.random.default_rng(0)
     real = tmp_path / "real"
     real.mkdir()
     for i in range(30):
         Image.fromarray(rng.integers(0, 255, (8, 8, 3), dtype=np.uint8)).save(real / f"{i}.png")
-    yield ["-m", str(toy_bundle), "-x", "toy", "--real", str(real), "-T", "2", "-n", "12", "-b", "6"]
-    registry.unregister("feature_extractors", "toy")
+    return ["-m", str(toy_bundle), "-x", "toy", "--real", str(real), "-T", "2", "-n", "12", "-b", "6"]
 
 
 def test_starting_point_is_the_handcrafted_schedule():

@@ -13,9 +13,7 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-from adanat_cli.registry import registry
 
-from .fakes import ToyExtractor
 
 
 def _class_folders(root, classes: int, per_class: int, size: int):
@@ -28,17 +26,14 @@ def _class_folders(root, classes: int, per_class: int, size: int):
 
 
 @pytest.fixture
-def training_setup(tmp_path, monkeypatch, toy_bundle):
-    monkeypatch.setenv("ADANAT_CACHE", str(tmp_path / "cache"))
-    registry.register("feature_extractors", "toy", ToyExtractor, distribution="tests")
+def training_setup(tmp_path, toy_bundle, toy_extractor):
     real = _class_folders(tmp_path / "real", 3, 6, 8)
     config = json.loads((toy_bundle / "config.json").read_text())
     config["evaluation"] = {"extractor": "toy", "real": str(real)}
     (toy_bundle / "config.json").write_text(json.dumps(config))
-    yield ["-m", str(toy_bundle), "-T", "3", "--trajectories", "8", "-b", "4", "--lr", "1e-3",
+    return ["-m", str(toy_bundle), "-T", "3", "--trajectories", "8", "-b", "4", "--lr", "1e-3",
            "--network-arg", "hidden=16", "--network-arg", "pointwise=4", "--network-arg", "fc1=16",
            "--network-arg", "fc2=8", "--reward-arg", "d_batch=8", "--eval-num", "6"]
-    registry.unregister("feature_extractors", "toy")
 
 
 def _tensors(path):
@@ -67,6 +62,13 @@ def test_training_exports_a_policy_that_samples(cli, training_setup, tmp_path, t
     wrong_t = cli("sample", "-m", str(toy_bundle), "-s", "adanat", "-T", "4", "-a", f"policy={run / 'policy.safetensors'}",
                   "-c", "0", "-o", str(tmp_path / "x"))
     assert wrong_t.code != 0 and "trained for T=3" in wrong_t.err
+
+    from adanat_cli.policy.ship import main as ship
+
+    assert ship([str(toy_bundle), str(run / "best.safetensors")]) == 0
+    shipped = cli("sample", "-m", str(toy_bundle), "-s", "adanat", "-T", "3", "-c", "0", "-n", "1", "-o", str(tmp_path / "y"))
+    assert shipped.code == 0, shipped.err
+    assert (toy_bundle / "policies" / "adanat-T3.json").is_file()
 
 
 def test_resumed_training_equals_an_uninterrupted_run(cli, training_setup, tmp_path):

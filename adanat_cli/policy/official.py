@@ -75,23 +75,15 @@ def policy_from_official(path: str | Path, grid: tuple[int, int] | None = None) 
 
 
 def add_official_policy(bundle_path: str | Path, checkpoint: str | Path) -> Path:
-    """Convert an official policy checkpoint and ship it in a bundle as ``policies/adanat-T<steps>``,
-    the default policy of ``--scheduler adanat`` at that number of steps."""
+    """Convert an official policy checkpoint and ship it in a bundle (see ``ship.ship_policy``)."""
     import tempfile
 
-    from ..models.bundle import add_to_bundle, load_bundle
+    from ..models.bundle import load_bundle
     from .files import save_policy
+    from .ship import ship_policy
 
     bundle = load_bundle(bundle_path)
     actor, meta = policy_from_official(checkpoint, grid=bundle.backbone.grid)
-    if meta["feature_dim"] != bundle.backbone.feature_dim:
-        raise ConversionError(
-            f"{checkpoint}: the policy reads {meta['feature_dim']}-d features; the model has {bundle.backbone.feature_dim}"
-        )
     meta["model"] = bundle.name
-    relative = f"policies/adanat-T{meta['steps']}.safetensors"
     with tempfile.TemporaryDirectory() as tmp:
-        file = save_policy(Path(tmp) / "policy.safetensors", actor, meta)
-        add_to_bundle(bundle_path, {relative: file, relative.replace(".safetensors", ".json"): file.with_suffix(".json")},
-                      {"schedules": {"adanat": {str(meta["steps"]): {"policy": relative}}}})
-    return Path(bundle_path) / relative
+        return ship_policy(bundle_path, save_policy(Path(tmp) / "policy.safetensors", actor, meta))

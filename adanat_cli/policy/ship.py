@@ -1,0 +1,51 @@
+"""Shipping a trained policy inside a model bundle, as the default of ``--scheduler adanat`` at its T.
+
+    python -m adanat_cli.policy.ship BUNDLE POLICY.safetensors
+
+The policy is copied to ``BUNDLE/policies/adanat-T<steps>.safetensors`` (with its ``.json``) and
+registered in config.json under ``"schedules": {"adanat": {"<steps>": {"policy": ...}}}``.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import AdanatError, ConversionError
+from ..models.bundle import add_to_bundle, load_bundle
+from .files import load_policy
+
+
+def ship_policy(bundle_path: str | Path, policy_file: str | Path) -> Path:
+    bundle = load_bundle(bundle_path)
+    _, meta = load_policy(policy_file)
+    backbone = bundle.backbone
+    if meta["feature_dim"] != backbone.feature_dim or list(meta["grid"]) != list(backbone.grid):
+        raise ConversionError(
+            f"{policy_file}: the policy reads {meta['feature_dim']}-d features on a {meta['grid'][0]}x{meta['grid'][1]} "
+            f"grid; the model has {backbone.feature_dim}-d features on {backbone.grid[0]}x{backbone.grid[1]}"
+        )
+    relative = f"policies/adanat-T{meta['steps']}.safetensors"
+    policy_file = Path(policy_file)
+    files = {relative: policy_file}
+    if policy_file.with_suffix(".json").is_file():
+        files[relative.replace(".safetensors", ".json")] = policy_file.with_suffix(".json")
+    add_to_bundle(bundle_path, files, {"schedules": {"adanat": {str(meta["steps"]): {"policy": relative}}}})
+    return Path(bundle_path) / relative
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m adanat_cli.policy.ship BUNDLE POLICY.safetensors", file=sys.stderr)
+        return 2
+    try:
+        print(ship_policy(args[0], args[1]))
+    except AdanatError as err:
+        print(f"Error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
