@@ -208,7 +208,7 @@ def _load_module(path: Path, kind: str, spec: dict, filename: str, files: dict, 
         raise BundleError(f"{path}: config.json has bad {kind[:-1]} settings ({err})") from None
     try:
         state = load_file(str(file), device=str(device))
-    except (SafetensorError, OSError, ValueError) as err:
+    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
         raise BundleError(f"{file} is truncated or corrupt ({err})") from None
     ours = module.state_dict()
     for key in ours:
