@@ -21,11 +21,12 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def markdown_table(results: list[PairResult]) -> str:
-    head = "| scheduler | T | FID | precision | recall | class acc. | NFE | s/image | images/s |\n"
-    head += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    head = "| scheduler | T | FID | precision | recall | class acc. | NFE | GFLOPs/image | s/image | images/s |\n"
+    head += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     rows = [
         f"| {r.scheduler} | {r.steps} | {_fmt(r.fid, 2)} | {_fmt(r.precision)} | {_fmt(r.recall)} | "
-        f"{_fmt(r.class_accuracy)} | {r.nfe} | {_fmt(r.seconds_per_image, 4)} | {_fmt(r.images_per_second, 1)} |"
+        f"{_fmt(r.class_accuracy)} | {r.nfe} | {_fmt(r.gflops_per_image, 3)} | {_fmt(r.seconds_per_image, 4)} | "
+        f"{_fmt(r.images_per_second, 1)} |"
         for r in results
     ]
     return head + "\n".join(rows) + "\n"

@@ -122,5 +122,6 @@ def test_two_processes_give_the_same_report_as_one(tmp_path, real_folder):
     b = json.loads((tmp_path / "two" / "report.json").read_text())
     assert a["processes"] == 1 and b["processes"] == 2
     for ra, rb in zip(a["results"], b["results"], strict=True):
-        for key in ("scheduler", "steps", "fid", "precision", "recall", "nfe"):
+        for key in ("scheduler", "steps", "fid", "precision", "recall", "nfe", "gflops_per_image"):
             assert ra[key] == rb[key], key
+        assert ra["gflops_per_image"] > 0  # the U-ViT has an analytic FLOP count

@@ -158,11 +158,30 @@ def test_an_unexpected_key_is_named(cli, tmp_path):
     assert one_error_line(result.err)
 
 
-def test_enat_format_says_it_comes_later(cli, tmp_path):
-    nnet, vq = write_uvit_files(tmp_path / "files")
-    result = cli("import", "--format", "enat", "--nnet", str(nnet), "--tokenizer", str(vq),
-                 "--name", "e", "--out", str(tmp_path / "e"))
-    assert result.code != 0 and "later issue" in result.err
+def test_enat_import_reproduces_the_golden_outputs(cli, tmp_path):
+    """The golden ENAT state dict (official key names) -> torch.save -> import -> bundle -> same outputs."""
+    from safetensors import safe_open
+
+    from adanat_cli.models.bundle import load_bundle
+
+    from .golden import golden_file
+
+    with safe_open(str(golden_file("enat_small.safetensors")), "pt") as f:
+        state = {k[len("state_dict."):]: f.get_tensor(k) for k in f.keys() if k.startswith("state_dict.")}
+        ids, labels = f.get_tensor("input.ids_prev"), f.get_tensor("input.labels")
+        logits = f.get_tensor("output.prev_logits")
+    files = tmp_path / "files"
+    files.mkdir()
+    torch.save(state, files / "nnet_ema.pth")
+    _, vq = write_uvit_files(tmp_path / "vq")
+    result = cli("import", "--format", "enat", "--nnet", str(files / "nnet_ema.pth"), "--tokenizer", str(vq),
+                 "--name", "e", "--out", str(tmp_path / "e"), "--heads", "4", "--enc-dec", "3,1")
+    assert result.code == 0, result.err
+    backbone = load_bundle(tmp_path / "e").backbone
+    assert (backbone(ids, labels).logits - logits).abs().max() < 1e-5
+    bad = cli("import", "--format", "enat", "--nnet", str(files / "nnet_ema.pth"), "--tokenizer", str(vq),
+              "--name", "e", "--out", str(tmp_path / "e2"), "--enc-dec", "3")
+    assert bad.code != 0 and "--enc-dec" in bad.err
 
 
 def test_the_full_size_mage_vqgan_ddconfig_is_read_from_its_shapes():

@@ -150,4 +150,4 @@ def test_drive_only_entries_point_to_import(cli, offline_cache):
     assert result.code != 0 and one_error_line(result.err)
     assert "adanat import --format autonat" in result.err
     enat = cli("download", "enat-L-imagenet256")
-    assert enat.code != 0 and "later issue" in enat.err
+    assert enat.code != 0 and "adanat import --format enat" in enat.err

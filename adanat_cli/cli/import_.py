@@ -18,6 +18,7 @@ def import_command(
     name: str = typer.Option(..., "--name", help="The bundle's model name."),
     out: Path = typer.Option(None, "--out", "-o", help="Bundle folder (default: <HF cache>/adanat-bundles/NAME, found by --model NAME)."),
     heads: int = typer.Option(None, "--heads", help="Attention heads (default: the format's published models)."),
+    enc_dec: str = typer.Option(None, "--enc-dec", help="ENAT only: encoder,decoder block counts (default: all but the last 2, as ENAT-L's 22,2)."),
     policy: Path = typer.Option(None, "--policy", help="An official AdaNAT policy checkpoint to ship as the default of --scheduler adanat."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing bundle."),
 ) -> None:
@@ -33,8 +34,16 @@ def import_command(
 
         policy_from_official(policy)
     typer.echo(f"converting {nnet.name} + {tokenizer.name} ({fmt})", err=True)
+    split = None
+    if enc_dec is not None:
+        try:
+            split = [int(v) for v in enc_dec.split(",")]
+        except ValueError:
+            split = []
+        if len(split) != 2 or min(split) < 1:
+            raise typer.BadParameter("expected two positive integers, e.g. 22,2", param_hint="--enc-dec")
     path = import_model(fmt, nnet, tokenizer, name, target, tokenizer_config=tokenizer_config,
-                        num_heads=heads, overwrite=overwrite)
+                        num_heads=heads, enc_dec=split, overwrite=overwrite)
     if policy is not None:
         from ..policy.official import add_official_policy
 

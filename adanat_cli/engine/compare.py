@@ -17,6 +17,7 @@ import torch
 
 from ..metrics.extractors import FeatureExtractor, extract_features, to_uint8
 from ..metrics.fid import FeatureSet, compare_sets
+from ..metrics.flops import supports_flops
 from ..models.bundle import ModelBundle
 from ..schedulers.base import Scheduler
 from .distributed import Shard
@@ -33,6 +34,7 @@ class PairResult:
     recall: float | None
     class_accuracy: float | None
     nfe: int
+    gflops_per_image: float | None
     seconds_per_image: float
     images_per_second: float
     adaptive: bool
@@ -41,7 +43,7 @@ class PairResult:
 
     def to_json(self) -> dict[str, Any]:
         keys = ("scheduler", "config", "steps", "fid", "precision", "recall", "class_accuracy", "nfe",
-                "seconds_per_image", "images_per_second", "adaptive")
+                "gflops_per_image", "seconds_per_image", "images_per_second", "adaptive")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -72,14 +74,15 @@ def evaluate_pair(
         lo, hi = batches[b]
         samples = generate_images(bundle, scheduler, labels[lo:hi], steps, seed=seed, batch_size=hi - lo,
                                   indices=range(lo, hi), trace=scheduler.uses_features, device=device,
-                                  on_step=on_step)
+                                  on_step=on_step, count_flops=supports_flops(bundle.backbone))
         pixels = to_uint8(samples.images)
         features = extract_features(pixels, extractor, batch_size=hi - lo, device=device)
         predicted = None
         if classifier is not None:
             predicted = classifier(samples.images.to(device)).argmax(-1).cpu().numpy()
         trace = {k: v.numpy() for k, v in samples.trace.items()} if samples.trace else None
-        mine.append((b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds, samples.nfe))
+        flops = samples.flops.double().sum().item() if samples.flops is not None else None
+        mine.append((b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds, samples.nfe, flops))
     gathered = sorted(shard.gather(mine), key=lambda item: item[0])
     busiest = max(shard.gather([sum(item[5] for item in mine)]))  # the slowest process's generation time
 
@@ -102,6 +105,7 @@ def evaluate_pair(
         recall=metrics.recall,
         class_accuracy=accuracy,
         nfe=gathered[0][6],
+        gflops_per_image=None if gathered[0][7] is None else sum(g[7] for g in gathered) / count / 1e9,
         seconds_per_image=generation_seconds / count,
         images_per_second=count / busiest if busiest > 0 else float("inf"),
         adaptive=scheduler.uses_features,

@@ -3,6 +3,11 @@
 Every command (sample, compare, fid, train-policy) generates through ``decode``. Randomness is drawn
 from one generator per sample, seeded from the sample's global index, so a sample's tokens do not
 depend on the batch it was generated in.
+
+Backbones with ``supports_cache`` (ENAT) reuse the previous step's work through the cache of their
+output. Cond and uncond passes then run as two forwards, each with its own cache, as the public ENAT
+sampler does. A step that skips the uncond pass (w = 0) drops the uncond cache, so the next uncond
+pass runs without reuse: reuse always spans exactly one step, the regime the model was trained for.
 """
 
 from __future__ import annotations
@@ -25,11 +30,14 @@ _COUNT_SLACK = 1e-9
 @dataclass
 class DecodeResult:
     """tokens: (B, N) final ids. trace: name -> (B, T) plan values (when asked for).
-    nfe: backbone forward passes per sample, unconditional ones included."""
+    nfe: backbone forward passes per sample, unconditional ones included. masks and uncond_steps
+    say what each step computed (``metrics.flops.generation_flops`` reads them)."""
 
     tokens: torch.Tensor
     trace: dict[str, torch.Tensor] | None
     nfe: int
+    masks: torch.Tensor | None = None  # (B, T, N) bool input mask of each step, when traced
+    uncond_steps: list[bool] | None = None  # whether each step ran the uncond pass
 
 
 def sample_seed(base_seed: int, index: int) -> int:
@@ -68,21 +76,27 @@ def decode(
     tokens = torch.full((batch, num_tokens), backbone.mask_id, dtype=torch.long, device=device)
     scheduler.reset(batch, steps)
     plans: list[StepPlan] = []
+    masks: list[torch.Tensor] = []
+    uncond_steps: list[bool] = []
+    caches = _Caches() if getattr(backbone, "supports_cache", False) else None
     nfe = 0
     for step in range(steps):
         mask = tokens == backbone.mask_id
         state = GenerationState(step, steps, tokens, mask, labels, backbone.grid, list(seeds))
         if scheduler.uses_features:
             # The plan depends on this forward's features, so guidance is unknown beforehand.
-            cond, uncond = _forward(backbone, tokens, labels, with_uncond=True)
+            cond, uncond = _forward(backbone, tokens, labels, with_uncond=True, caches=caches)
             state.features, state.logits = cond.features, cond.logits
             plan = scheduler.plan(state)
             with_uncond = True
         else:
             plan = scheduler.plan(state)
             with_uncond = bool((plan.guidance != 0).any())
-            cond, uncond = _forward(backbone, tokens, labels, with_uncond)
+            cond, uncond = _forward(backbone, tokens, labels, with_uncond, caches)
         nfe += 2 if with_uncond else 1
+        uncond_steps.append(with_uncond)
+        if trace:
+            masks.append(mask.cpu())
         logits = cond.logits.float()
         if uncond is not None:
             w = plan.guidance.to(device=device, dtype=logits.dtype)[:, None, None]
@@ -97,11 +111,29 @@ def decode(
             name: torch.stack([p.values()[name].detach().to("cpu", torch.float64) for p in plans], dim=1)
             for name in plans[0].values()
         }
-    return DecodeResult(tokens=tokens, trace=traced, nfe=nfe)
+    return DecodeResult(tokens=tokens, trace=traced, nfe=nfe,
+                        masks=torch.stack(masks, dim=1) if trace else None, uncond_steps=uncond_steps)
 
 
-def _forward(backbone: Backbone, tokens: torch.Tensor, labels: torch.Tensor, with_uncond: bool):
-    """Conditional (and unconditional) logits in one batched forward."""
+@dataclass
+class _Caches:
+    """The backbone caches of the two guidance branches, carried from step to step."""
+
+    cond: object = None
+    uncond: object = None
+
+
+def _forward(
+    backbone: Backbone,
+    tokens: torch.Tensor,
+    labels: torch.Tensor,
+    with_uncond: bool,
+    caches: _Caches | None = None,
+):
+    """Conditional (and unconditional) logits in one batched forward; with ``caches`` (a backbone
+    that reuses its previous step) one forward per branch, each reading and renewing its cache."""
+    if caches is not None:
+        return _forward_cached(backbone, tokens, labels, with_uncond, caches)
     if not with_uncond:
         return backbone(tokens, labels), None
     batch = tokens.shape[0]
@@ -109,6 +141,19 @@ def _forward(backbone: Backbone, tokens: torch.Tensor, labels: torch.Tensor, wit
     both = backbone(torch.cat([tokens, tokens]), torch.cat([labels, null]))
     cond = type(both)(both.logits[:batch], both.features[:batch])
     uncond = type(both)(both.logits[batch:], both.features[batch:])
+    return cond, uncond
+
+
+def _forward_cached(
+    backbone: Backbone, tokens: torch.Tensor, labels: torch.Tensor, with_uncond: bool, caches: _Caches
+):
+    cond = backbone(tokens, labels, cache=caches.cond)
+    caches.cond = cond.cache
+    uncond = None
+    if with_uncond:
+        null = torch.full_like(labels, backbone.null_class)
+        uncond = backbone(tokens, null, cache=caches.uncond)
+    caches.uncond = uncond.cache if uncond is not None else None  # a skipped pass ends the uncond chain
     return cond, uncond
 
 

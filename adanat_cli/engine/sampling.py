@@ -29,6 +29,7 @@ class Samples:
     trace: dict[str, torch.Tensor] | None  # name -> (M, T)
     nfe: int  # backbone forward passes per sample (uncond included), summed over steps
     seconds: float
+    flops: torch.Tensor | None = None  # (M,) FLOPs of each image's generation, when counted
 
 
 def check_request(bundle: ModelBundle, classes: Sequence[int], steps: int, num: int, batch_size: int = 1) -> None:
@@ -59,16 +60,18 @@ def generate_images(
     trace: bool = False,
     device: torch.device | str = "cpu",
     on_step: Callable[[], None] | None = None,
+    count_flops: bool = False,
 ) -> Samples:
     """Generate one image per entry of ``labels``; ``indices`` are their global sample indices
-    (default 0..M-1), which fix each sample's seed."""
+    (default 0..M-1), which fix each sample's seed. ``count_flops`` adds each image's analytic FLOPs
+    (``metrics.flops``; backbones it knows only)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     device = torch.device(device)
     labels = [int(c) for c in labels]
     indices = list(range(len(labels))) if indices is None else [int(i) for i in indices]
     seeds = [sample_seed(seed, i) for i in indices]
-    images, tokens, traces, nfe = [], [], [], 0
+    images, tokens, traces, flops, nfe = [], [], [], [], 0
     start = time.perf_counter()
     for lo in range(0, len(labels), batch_size):
         hi = min(lo + batch_size, len(labels))
@@ -79,15 +82,19 @@ def generate_images(
             batch_labels,
             steps,
             seeds[lo:hi],
-            trace=trace,
+            trace=trace or count_flops,
             on_step=(lambda _step: on_step()) if on_step else None,
         )
+        if count_flops:
+            from ..metrics.flops import generation_flops
+
+            flops.append(generation_flops(bundle.backbone, list(result.masks.unbind(1)), result.uncond_steps)["total"])
         h, w = bundle.backbone.grid
         with torch.inference_mode():
             pixels = bundle.tokenizer.decode(result.tokens.view(-1, h, w))
         images.append(pixels.float().cpu())
         tokens.append(result.tokens.cpu())
-        if result.trace is not None:
+        if trace:
             traces.append(result.trace)
         nfe = result.nfe
     seconds = time.perf_counter() - start
@@ -101,4 +108,5 @@ def generate_images(
         trace=merged,
         nfe=nfe,
         seconds=seconds,
+        flops=torch.cat(flops) if flops else None,
     )

@@ -2,6 +2,8 @@
 
 Formats (``FORMATS``):
 
+- ``enat``: an ENAT ``nnet`` state dict (``libs/models.py`` DiT with an encoder/decoder split, 22 + 2
+  blocks assumed for the published ENAT-L, see ``infer_enat_config``) and the MAGE VQGAN, as below.
 - ``autonat`` / ``adanat`` / ``muse``: a U-ViT ``nnet`` state dict (AdaNAT/AutoNAT/MUSE ``libs/uvit``) and
   MAGE's jax-converted VQGAN (``vqgan_jax_strongaug.ckpt``; its ddconfig is read from the shapes, or from
   ``--tokenizer-config`` when given).
@@ -30,17 +32,19 @@ from .. import __version__
 from ..errors import ConversionError, NotFoundError, UsageError
 from .bundle import save_bundle
 from .convert import (
+    enat_from_official,
     maskgit_from_official,
     uvit_from_official,
     vqgan_jax_from_official,
     vqgan_taming_from_official,
 )
+from .converters.enat import infer_enat_config
 from .converters.maskgit import infer_maskgit_config
 from .converters.uvit import infer_uvit_config
 from .zoo import BUILTIN_ENTRIES
 
 UVIT_FORMATS = ("autonat", "adanat", "muse")
-FORMATS = (*UVIT_FORMATS, "maskgit")
+FORMATS = (*UVIT_FORMATS, "enat", "maskgit")
 
 
 def load_checkpoint(path: str | Path) -> Any:
@@ -144,10 +148,9 @@ def convert_files(
     tokenizer: str | Path,
     tokenizer_config: str | Path | None = None,
     num_heads: int | None = None,
+    enc_dec: list[int] | None = None,
 ) -> tuple[torch.nn.Module, torch.nn.Module]:
     """(backbone, tokenizer) modules from official files; tensors stay memory-mapped where possible."""
-    if fmt == "enat":
-        raise UsageError("ENAT checkpoints cannot be imported yet: the ENAT backbone comes in a later issue")
     if fmt not in FORMATS:
         raise UsageError(f"unknown format '{fmt}' (known: {', '.join(FORMATS)})")
     heads = num_heads if num_heads is not None else default_heads(fmt)
@@ -174,9 +177,14 @@ def convert_files(
             ddconfig, n_embed = infer_vqgan_jax_config(vq_sd)
         vqgan = vqgan_jax_from_official(vq_sd, ddconfig, n_embed)
         sd = state_dict_of(load_checkpoint(nnet), nnet)
-        config = infer_uvit_config(sd, num_heads=heads)
-        _check_heads(config["embed_dim"], heads)
-        backbone = uvit_from_official(sd, config)
+        if fmt == "enat":
+            config = infer_enat_config(sd, num_heads=heads, enc_dec=enc_dec)
+            _check_heads(config["hidden_size"], heads)
+            backbone = enat_from_official(sd, config)
+        else:
+            config = infer_uvit_config(sd, num_heads=heads)
+            _check_heads(config["embed_dim"], heads)
+            backbone = uvit_from_official(sd, config)
     if backbone.codebook_size > vqgan.codebook_size:
         raise ConversionError(
             f"{nnet.name} predicts {backbone.codebook_size} codes but {tokenizer.name} has only "
@@ -198,6 +206,7 @@ def import_model(
     out: str | Path,
     tokenizer_config: str | Path | None = None,
     num_heads: int | None = None,
+    enc_dec: list[int] | None = None,
     recommended: dict | None = None,
     provenance: dict | None = None,
     overwrite: bool = False,
@@ -208,7 +217,7 @@ def import_model(
         from ..errors import OutputExistsError
 
         raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
-    backbone, vqgan = convert_files(fmt, nnet, tokenizer, tokenizer_config, num_heads)
+    backbone, vqgan = convert_files(fmt, nnet, tokenizer, tokenizer_config, num_heads, enc_dec)
     record = {"format": fmt, "nnet": Path(nnet).name, "tokenizer": Path(tokenizer).name,
               "converted_by": f"adanat {__version__}", **(provenance or {})}
     if tokenizer_config is not None:

@@ -174,12 +174,11 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         resolution=256,
         num_classes=1000,
         num_heads=8,  # AdaNAT configs/imagenet_256_AdaNAT_L.yaml
-        # Until the learned policy can be imported, the bundle recommends the AutoNAT T=8 policy.
+        # without its policy the NAT runs AutoNAT's T=8 table; `import --policy` makes adanat the recommendation
         recommended={"scheduler": "autonat", "steps": 8},
         citation="Ni et al., 'AdaNAT: Exploring Adaptive Policy for Token-Based Image Generation', ECCV 2024",
-        notes="Google Drive only. Importing the learned policy network "
-              f"({ADANAT_POLICY_URL}) comes in a later issue; this imports the NAT and tokenizer.",
-        import_command=_import_command("adanat", "nnet_ema.pth", "adanat-L-imagenet256"),
+        notes=f"Google Drive only: the NAT, the MAGE VQGAN and the learned policy ({ADANAT_POLICY_URL}).",
+        import_command=_import_command("adanat", "nnet_ema.pth", "adanat-L-imagenet256") + " --policy adanat_policy.pth",
     ),
     ZooEntry(
         name="enat-L-imagenet256",
@@ -189,15 +188,16 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         tokenizer="MAGE VQGAN f16, 1024 codes",
         resolution=256,
         num_classes=1000,
-        num_heads=None,
+        num_heads=16,  # ENAT-L: width 1024, 16 heads (REFERENCE §3)
         # ENAT's sampler, REFERENCE §1: cosine, τ2 = 1.5(1−r), τ1 = max(6(1−r), 1e-3), w = 2.5·t/T, T = 8.
         recommended={"scheduler": "cosine", "steps": 8,
                      "scheduler_config": {"remask_temp": 1.5, "sample_temp": 6.0, "sample_temp_schedule": "linear",
                                           "guidance": 2.5, "guidance_schedule": "linear"}},
         citation="Ni et al., 'ENAT: Rethinking Spatial-temporal Interactions in Token-based Image Synthesis', "
                  "NeurIPS 2024",
-        notes="Not importable yet: the ENAT backbone comes in a later issue. The checkpoint is on Google "
-              "Drive (see the ENAT README); its download link is not recorded here.",
+        notes="Google Drive only (see the ENAT README; its download link is not recorded here). "
+              "Imported with 22 encoder + 2 decoder blocks, as published for ENAT-L.",
+        import_command=_import_command("enat", "nnet_ema.pth", "enat-L-imagenet256"),
     ),
 )
 

@@ -86,4 +86,4 @@ def add_official_policy(bundle_path: str | Path, checkpoint: str | Path) -> Path
     actor, meta = policy_from_official(checkpoint, grid=bundle.backbone.grid)
     meta["model"] = bundle.name
     with tempfile.TemporaryDirectory() as tmp:
-        return ship_policy(bundle_path, save_policy(Path(tmp) / "policy.safetensors", actor, meta))
+        return ship_policy(bundle_path, save_policy(Path(tmp) / "policy.safetensors", actor, meta), recommend=True)

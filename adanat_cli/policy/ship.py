@@ -16,7 +16,9 @@ from ..models.bundle import add_to_bundle, load_bundle
 from .files import load_policy
 
 
-def ship_policy(bundle_path: str | Path, policy_file: str | Path) -> Path:
+def ship_policy(bundle_path: str | Path, policy_file: str | Path, recommend: bool = False) -> Path:
+    """Copy the policy into the bundle; with ``recommend`` also make ``adanat`` at the policy's number
+    of steps the bundle's recommended scheduler."""
     bundle = load_bundle(bundle_path)
     _, meta = load_policy(policy_file)
     backbone = bundle.backbone
@@ -30,7 +32,10 @@ def ship_policy(bundle_path: str | Path, policy_file: str | Path) -> Path:
     files = {relative: policy_file}
     if policy_file.with_suffix(".json").is_file():
         files[relative.replace(".safetensors", ".json")] = policy_file.with_suffix(".json")
-    add_to_bundle(bundle_path, files, {"schedules": {"adanat": {str(meta["steps"]): {"policy": relative}}}})
+    updates = {"schedules": {"adanat": {str(meta["steps"]): {"policy": relative}}}}
+    if recommend:
+        updates["recommended"] = {"scheduler": "adanat", "steps": meta["steps"], "scheduler_config": {}}
+    add_to_bundle(bundle_path, files, updates)
     return Path(bundle_path) / relative
 
 
