@@ -10,10 +10,29 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _umask() -> int:
+    umask = os.umask(0)
+    os.umask(umask)
+    return umask
+
+
+def _default_mode() -> int:
+    """The permissions a plain ``open(..., "w")`` would give (mkstemp's files are private, 0600)."""
+    return 0o666 & ~_umask()
+
+
+def _readable_tree(folder: Path) -> None:
+    """Give a staging folder (mkdtemp: 0700) and what it holds the modes ``mkdir``/``open`` would."""
+    umask = _umask()
+    for path in [folder, *folder.rglob("*")]:
+        path.chmod((0o777 if path.is_dir() else 0o666) & ~umask)
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.chmod(tmp, _default_mode())
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -35,6 +54,7 @@ def write_with_atomic(path: Path, writer: Callable[[Path], None]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
     os.close(fd)
+    os.chmod(tmp, _default_mode())
     try:
         writer(Path(tmp))
         os.replace(tmp, path)
@@ -46,6 +66,7 @@ def write_with_atomic(path: Path, writer: Callable[[Path], None]) -> None:
 def replace_dir_atomic(staging: Path, final: Path, overwrite: bool) -> None:
     """Move a fully written ``staging`` folder onto ``final`` (removing the old one if allowed)."""
     staging, final = Path(staging), Path(final)
+    _readable_tree(staging)
     if final.exists():
         if not overwrite:
             shutil.rmtree(staging, ignore_errors=True)
