@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 import traceback
+from collections.abc import Callable
 
 from ..errors import AdanatError
 
@@ -19,6 +20,17 @@ def set_debug(enabled: bool) -> None:
 
 def debug_enabled() -> bool:
     return _debug or os.environ.get("ADANAT_DEBUG", "") not in ("", "0")
+
+
+def run_script(action: Callable[[], object]) -> int:
+    """Run a ``python -m`` script's work with the CLI's error mapping; returns the exit code."""
+    try:
+        result = action()
+    except BaseException as err:  # noqa: BLE001 - every failure ends as one line and an exit code
+        return report(err)
+    if result is not None:
+        print(result)
+    return 0
 
 
 def report(err: BaseException) -> int:

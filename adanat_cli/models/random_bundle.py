@@ -13,7 +13,6 @@ from pathlib import Path
 
 import torch
 
-from ..errors import AdanatError
 from .bundle import save_bundle
 from .uvit import UViT
 from .vqgan import VQGANJax
@@ -41,12 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--overwrite", action="store_true")
     args = parser.parse_args(argv)
-    try:
-        print(make_random_bundle(args.out, args.seed, args.overwrite))
-    except AdanatError as err:
-        print(f"Error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    from ..cli.errors import run_script
+
+    return run_script(lambda: make_random_bundle(args.out, args.seed, args.overwrite))
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import AdanatError, ConversionError
+from ..errors import ConversionError
 from ..models.bundle import add_to_bundle, load_bundle
 from .files import load_policy
 
@@ -44,12 +44,9 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 2:
         print("usage: python -m adanat_cli.policy.ship BUNDLE POLICY.safetensors", file=sys.stderr)
         return 2
-    try:
-        print(ship_policy(args[0], args[1]))
-    except AdanatError as err:
-        print(f"Error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    from ..cli.errors import run_script
+
+    return run_script(lambda: ship_policy(args[0], args[1]))
 
 
 if __name__ == "__main__":

@@ -419,14 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a handful of steps per stage (tests)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     args = parser.parse_args(argv)
-    from ..errors import AdanatError
+    from ..cli.errors import run_script
 
-    try:
-        build(args.out, quick=args.quick, overwrite=args.overwrite)
-    except AdanatError as err:
-        print(f"Error: {err}", file=sys.stderr)
-        return err.exit_code
-    return 0
+    return run_script(lambda: build(args.out, quick=args.quick, overwrite=args.overwrite))
 
 
 if __name__ == "__main__":
