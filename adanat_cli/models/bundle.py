@@ -18,12 +18,13 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
 
 from ..errors import BundleError
 from ..io import read_json_object, replace_dir_atomic, write_bytes_atomic, write_text_atomic
 from ..registry import registry
 from .base import Backbone, Tokenizer
+from .safetensors_stream import save_streaming
 
 FORMAT = "adanat-bundle"
 FORMAT_VERSION = 1
@@ -95,15 +96,13 @@ def save_bundle(
         files = {}
         for part, module in (("backbone", backbone), ("tokenizer", tokenizer)):
             file = staging / f"{part}.safetensors"
-            tensors = {k: v.detach().to("cpu").contiguous() for k, v in module.state_dict().items()}
-            save_file(tensors, str(file), metadata={"format": "pt"})
+            save_streaming(module.state_dict(), file, metadata={"format": "pt"})
             files[file.name] = {"bytes": file.stat().st_size, "sha256": _sha256(file)}
         for filename, tensors in (extras or {}).items():
             if not filename.endswith(".safetensors") or "/" in filename or filename in files:
                 raise BundleError(f"bad extra bundle file name {filename!r}")
             file = staging / filename
-            save_file({k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}, str(file),
-                      metadata={"format": "pt"})
+            save_streaming(tensors, file, metadata={"format": "pt"})
             files[file.name] = {"bytes": file.stat().st_size, "sha256": _sha256(file)}
         config = {
             "format": FORMAT,
