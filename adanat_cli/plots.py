@@ -38,7 +38,7 @@ def plot_trace(trace: dict[str, np.ndarray], path: Path, title: str, max_lines: 
         axis.set_xlabel("step")
         axis.set_xticks(steps)
     axes[0].legend(loc="best")
-    figure.suptitle(title)
+    figure.suptitle(title, y=1.06)
     _save(figure, path)
 
 
