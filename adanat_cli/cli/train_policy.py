@@ -97,9 +97,10 @@ def train_policy_command(
         def report(record: dict) -> None:
             advance()
             if shard.is_main:
+                d_acc = f" D acc {record['d_acc']:.3f}" if "d_acc" in record else ""
                 extra = f" eval FID {record['eval_fid']:.3f}" if "eval_fid" in record else ""
-                typer.echo(f"update {record['update']}: reward {record['reward_mean']:.4f}"
-                           f" D acc {record.get('d_acc', float('nan')):.3f} std {record['action_std']:.2f}{extra}", err=True)
+                typer.echo(f"update {record['update']}: reward {record['reward_mean']:.4f}{d_acc}"
+                           f" std {record['action_std']:.2f}{extra}", err=True)
 
         trainer.run(on_update=report)
     if shard.is_main:
