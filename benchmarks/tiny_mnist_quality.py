@@ -41,15 +41,6 @@ from adanat_cli.schedulers.build import build_scheduler
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "tiny_mnist_quality.json"
 
 
-@torch.inference_mode()
-def classify(classifier: DigitClassifier, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """images (M, 3, 28, 28) -> (predicted class (M,), features (M, D))."""
-    preds, feats = [], []
-    for i in range(0, images.shape[0], batch):
-        f = classifier.features(images[i:i + batch])
-        feats.append(f)
-        preds.append(classifier.out(f).argmax(dim=1))
-    return torch.cat(preds), torch.cat(feats)
 
 
 @torch.inference_mode()
@@ -60,8 +51,8 @@ def tokenizer_numbers(bundle: ModelBundle, classifier: DigitClassifier, mu: torc
     images, labels = mnist5k()
     recon = torch.cat([bundle.tokenizer.decode(bundle.tokenizer.encode(images[i:i + 500]))
                        for i in range(0, images.shape[0], 500)])
-    pred_real, feats_real = classify(classifier, images)
-    pred_recon, feats_recon = classify(classifier, recon)
+    pred_real, feats_real = classifier.classify(images)
+    pred_recon, feats_recon = classifier.classify(recon)
     mu_real, sigma_real = feature_stats(feats_real)
     return {
         "reconstruction_mse": float(((recon - images) ** 2).mean()),
@@ -80,7 +71,7 @@ def sample_numbers(bundle: ModelBundle, classifier: DigitClassifier, mu: torch.T
     start = time.perf_counter()
     samples = generate_images(bundle, build_scheduler(scheduler, dict(config)), labels, steps, seed=seed,
                               batch_size=batch_size)
-    preds, feats = classify(classifier, samples.images)
+    preds, feats = classifier.classify(samples.images)
     mu_g, sigma_g = feature_stats(feats)
     return {
         "scheduler": scheduler,

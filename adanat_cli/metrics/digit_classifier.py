@@ -55,6 +55,16 @@ class DigitClassifier(nn.Module):
         """images (B, 3, H, W) in [0, 1] -> logits (B, num_classes)."""
         return self.out(self.dropout(self.features(images)))
 
+    @torch.no_grad()
+    def classify(self, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
+        """images (M, 3, H, W) -> (predicted class (M,), features (M, feature_dim)), in batches."""
+        preds, feats = [], []
+        for i in range(0, images.shape[0], batch):
+            f = self.features(images[i : i + batch])
+            feats.append(f)
+            preds.append(self.out(f).argmax(dim=1))
+        return torch.cat(preds), torch.cat(feats)
+
 
 def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
     if not file.is_file():

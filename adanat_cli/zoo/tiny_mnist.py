@@ -226,15 +226,6 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, budget: Budget,
     return model.eval()
 
 
-@torch.no_grad()
-def classify(model: DigitClassifier, images: torch.Tensor, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    """images (M, 3, 28, 28) -> (predicted labels (M,), features (M, D))."""
-    preds, feats = [], []
-    for i in range(0, images.shape[0], batch):
-        f = model.features(images[i:i + batch])
-        feats.append(f)
-        preds.append(model.out(f).argmax(dim=1))
-    return torch.cat(preds), torch.cat(feats)
 
 
 # ------------------------------------------------------------------------------------ backbone
@@ -306,7 +297,7 @@ def sample_fid(bundle: ModelBundle, classifier: DigitClassifier, mu: torch.Tenso
     labels = [c for c in range(len(bundle.classes)) for _ in range(per_class)]
     scheduler = build_scheduler(name, dict(scheduler_config))
     samples = generate_images(bundle, scheduler, labels, steps, seed=seed, batch_size=500)
-    preds, feats = classify(classifier, samples.images)
+    preds, feats = classifier.classify(samples.images)
     mu_g, sigma_g = feature_stats(feats)
     acc = float((preds == torch.tensor(labels)).float().mean())
     return frechet_distance(mu_g, sigma_g, mu, sigma), acc
@@ -358,10 +349,10 @@ def _build(out: Path, quick: bool, overwrite: bool, threads: int) -> Path:
 
     t0 = time.perf_counter()
     classifier = train_classifier(images, labels, budget, SEEDS["classifier"])
-    preds, feats = classify(classifier, images)
+    preds, feats = classifier.classify(images)
     mu, sigma = feature_stats(feats)
     mu, sigma = torch.from_numpy(mu), torch.from_numpy(sigma)  # float64
-    recon_preds, _ = classify(classifier, decode_all(tok, encode_all(tok, images)))
+    recon_preds, _ = classifier.classify(decode_all(tok, encode_all(tok, images)))
     cls_stats = {"accuracy_real": float((preds == labels).float().mean()),
                  "accuracy_reconstructions": float((recon_preds == labels).float().mean())}
     times["classifier"] = time.perf_counter() - t0
