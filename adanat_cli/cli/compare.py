@@ -13,8 +13,7 @@ from ..engine.distributed import Shard
 from ..engine.sampling import check_request
 from ..errors import UsageError
 from ..metrics.digit_classifier import load_classifier
-from ..metrics.fid import build_extractor
-from ..metrics.reference import reference_set
+from ..metrics.reference import evaluation_setup
 from ..models.resolve import DEFAULT_MODEL, load_model
 from ..outputs import ensure_writable
 from ..schedulers.build import build_scheduler, parse_scheduler_args
@@ -92,12 +91,7 @@ def compare_command(
     for (n, t), scheduler in built.items():
         scheduler.reset(1, t)  # refuses an unsupported T before any work is done
 
-    evaluation = bundle.evaluation
-    extractor_name = extractor or evaluation.get("extractor", "inception")
-    features = build_extractor(extractor_name, torch_device)
-    if real is None and reference is None:
-        real, reference = evaluation.get("real"), evaluation.get("reference")
-    ref = reference_set(features, real=real, stats=None if real else reference, device=torch_device)
+    extractor_name, features, ref = evaluation_setup(bundle.evaluation, torch_device, extractor, real, reference)
     classifier = load_classifier(bundle.path)
     classifier = classifier.to(torch_device) if classifier is not None else None
     labels = comparison_labels(wanted, num)
@@ -112,7 +106,7 @@ def compare_command(
     if not shard.is_main:
         return
     meta = {"adanat_version": __version__, "model": bundle.name, "num": num, "seed": seed, "classes": wanted,
-            "extractor": extractor_name, "reference": real or reference, "processes": shard.num_processes,
+            "extractor": extractor_name, "reference": ref.source, "processes": shard.num_processes,
             "device": str(torch_device)}
     write_report(out, meta, results, overwrite)
     if as_json:

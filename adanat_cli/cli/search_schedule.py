@@ -12,8 +12,7 @@ from ..engine.distributed import Shard
 from ..engine.sampling import check_request
 from ..engine.search import ScheduleSearch, SearchSettings, theta_from_scheduler, to_schedule
 from ..errors import UsageError
-from ..metrics.fid import build_extractor
-from ..metrics.reference import reference_set
+from ..metrics.reference import evaluation_setup
 from ..models.resolve import DEFAULT_MODEL, load_model
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from .devices import pick_device
@@ -53,11 +52,7 @@ def search_schedule_command(
     if steps < 2:
         raise UsageError("a schedule search needs --steps of at least 2")
     theta0 = theta_from_scheduler(build_scheduler(start, parse_scheduler_args(start_arg)), steps)
-    evaluation = bundle.evaluation
-    features = build_extractor(extractor or evaluation.get("extractor", "inception"), torch_device)
-    if real is None and reference is None:
-        real, reference = evaluation.get("real"), evaluation.get("reference")
-    ref = reference_set(features, real=real, stats=None if real else reference, device=torch_device)
+    _, features, ref = evaluation_setup(bundle.evaluation, torch_device, extractor, real, reference)
     labels = comparison_labels(classes, num)
     shard = Shard(cpu=device == "cpu")
 

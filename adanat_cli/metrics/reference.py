@@ -9,7 +9,7 @@ import torch
 
 from ..errors import UsageError
 from .extractors import FeatureExtractor, extract_features, to_uint8
-from .fid import FeatureSet, load_stats
+from .fid import FeatureSet, build_extractor, load_stats
 from .image_folder import read_image_folder
 
 BUILTIN_SOURCES = ("mnist5k",)
@@ -41,3 +41,19 @@ def reference_set(
     if stats is not None:
         return load_stats(stats, extractor)
     raise UsageError("no reference: pass --real SOURCE (mnist5k or a folder) or --reference NAME (statistics)")
+
+
+def evaluation_setup(
+    evaluation: dict,
+    device: torch.device | str = "cpu",
+    extractor: str | None = None,
+    real: str | None = None,
+    stats: str | None = None,
+) -> tuple[str, FeatureExtractor, FeatureSet]:
+    """(extractor name, extractor, reference) for evaluating a model: explicit choices win over the
+    bundle's ``evaluation`` entry; the extractor defaults to ``inception``."""
+    name = extractor or evaluation.get("extractor", "inception")
+    features = build_extractor(name, device)
+    if real is None and stats is None:
+        real, stats = evaluation.get("real"), evaluation.get("reference")
+    return name, features, reference_set(features, real=real, stats=None if real else stats, device=device)

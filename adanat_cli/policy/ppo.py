@@ -28,6 +28,7 @@ from ..engine.distributed import Shard
 from ..engine.sampling import generate_images
 from ..errors import OutputExistsError, UsageError
 from ..io import write_text_atomic, write_with_atomic
+from ..metrics.extractors import FeatureExtractor
 from ..metrics.fid import FeatureSet
 from ..models.bundle import ModelBundle
 from ..registry import registry
@@ -125,7 +126,7 @@ class PolicyTrainer:
             self.reward.wrap(ddp)
         self.update = 0
         self.best_fid = math.inf
-        self.eval_reference: FeatureSet | None = None
+        self.evaluator: tuple[FeatureExtractor, FeatureSet] | None = None
 
     # -- rollouts -----------------------------------------------------------------------------------
     def collect(self, update: int, std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -197,15 +198,12 @@ class PolicyTrainer:
         return save_policy(path, self.model.actor, self.policy_meta())
 
     def evaluate(self) -> float:
-        from ..metrics.fid import build_extractor
-        from ..metrics.reference import reference_set
+        from ..metrics.reference import evaluation_setup
         from ..schedulers.adanat import AdaNATScheduler
 
-        evaluation = self.bundle.evaluation
-        extractor = build_extractor(evaluation.get("extractor", "inception"), self.device)
-        if self.eval_reference is None:
-            real, stats = evaluation.get("real"), evaluation.get("reference")
-            self.eval_reference = reference_set(extractor, real=real, stats=None if real else stats, device=self.device)
+        if self.evaluator is None:  # built once: the extractor and the real features do not change
+            self.evaluator = evaluation_setup(self.bundle.evaluation, self.device)[1:]
+        extractor, reference = self.evaluator
         candidate = self.out / "eval-candidate.safetensors"
         if self.shard.is_main:
             self.export(candidate)
@@ -213,7 +211,7 @@ class PolicyTrainer:
         scheduler = AdaNATScheduler(policy=str(candidate))
         labels = comparison_labels(list(range(self.bundle.backbone.num_classes)), self.settings.eval_num)
         result = evaluate_pair(self.bundle, scheduler, self.settings.steps, labels, EVAL_SEED,
-                               self.settings.batch_size, extractor, self.eval_reference, None, self.shard, self.device)
+                               self.settings.batch_size, extractor, reference, None, self.shard, self.device)
         if result.fid < self.best_fid:
             self.best_fid = result.fid
             if self.shard.is_main:

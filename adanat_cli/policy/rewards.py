@@ -124,13 +124,9 @@ class FidReward(RewardModel):
 
     def __init__(self, context: RewardContext, reward_batch: int = 128) -> None:
         super().__init__(context)
-        from ..metrics.fid import build_extractor
-        from ..metrics.reference import reference_set
+        from ..metrics.reference import evaluation_setup
 
-        evaluation = context.evaluation
-        self.extractor = build_extractor(evaluation.get("extractor", "inception"), context.device)
-        real, stats = evaluation.get("real"), evaluation.get("reference")
-        self.reference = reference_set(self.extractor, real=real, stats=None if real else stats, device=context.device)
+        _, self.extractor, self.reference = evaluation_setup(context.evaluation, context.device)
         self.reward_batch = reward_batch
 
     @torch.no_grad()
