@@ -62,12 +62,18 @@ def test_resumed_search_equals_an_uninterrupted_one(cli, setup, tmp_path):
 
 
 def test_bundle_shipped_schedule_is_used_for_its_steps(cli, toy_bundle, tmp_path):
-    schedule = to_schedule([0.5, 2.0, 1.0, 1.0, 0.0, 3.0], 2, "shipped")
-    (toy_bundle / "schedules").mkdir()
-    schedule.save(toy_bundle / "schedules" / "autonat-T2.json")
+    from adanat_cli.policy.ship import main as ship
+
+    searched = tmp_path / "searched.json"
+    to_schedule([0.5, 2.0, 1.0, 1.0, 0.0, 3.0], 2, "shipped").save(searched)
+    assert ship([str(toy_bundle), str(searched)]) == 0
     config = json.loads((toy_bundle / "config.json").read_text())
-    config["schedules"] = {"autonat": {"2": {"file": "schedules/autonat-T2.json"}}}
-    (toy_bundle / "config.json").write_text(json.dumps(config))
+    assert config["schedules"] == {"autonat": {"2": {"file": "schedules/autonat-T2.json"}}}
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"format": "adanat-schedule"}')
+    before = sorted(p.name for p in (toy_bundle / "schedules").iterdir()), (toy_bundle / "config.json").read_text()
+    assert ship([str(toy_bundle), str(broken)]) != 0  # refused before anything is copied
+    assert (sorted(p.name for p in (toy_bundle / "schedules").iterdir()), (toy_bundle / "config.json").read_text()) == before
     out = tmp_path / "s"
     result = cli("sample", "-m", str(toy_bundle), "-s", "autonat", "-T", "2", "-c", "0", "-n", "1", "-o", str(out), "--trace")
     assert result.code == 0, result.err
@@ -75,3 +81,10 @@ def test_bundle_shipped_schedule_is_used_for_its_steps(cli, toy_bundle, tmp_path
     assert manifest["images"][0]["trace"]["guidance"] == [0.0, 3.0]
     other = cli("sample", "-m", str(toy_bundle), "-s", "autonat", "-T", "3", "-c", "0", "-o", str(tmp_path / "o"))
     assert other.code != 0 and "T=8" in other.err
+
+
+@pytest.mark.parametrize("bad", [["-u", "0"], ["-n", "1"], ["--lr", "0"], ["--lr-mask", "-1"], ["-T", "1"]])
+def test_bad_search_settings_are_one_line_errors(cli, setup, tmp_path, bad):
+    result = cli("search-schedule", *setup, *bad, "-o", str(tmp_path / "x.json"))
+    assert result.code != 0 and result.err.count("\n") == 1 and "Traceback" not in result.err
+    assert not (tmp_path / "x.json").exists()

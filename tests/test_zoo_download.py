@@ -53,20 +53,48 @@ def offline_cache(tmp_path, monkeypatch) -> Path:
 
 @pytest.fixture
 def fake_hub(offline_cache, tmp_path) -> Path:
-    """The offline cache holding every Hub-hosted zoo file (MaskGIT 256/512, MUSE nnet)."""
+    """The offline cache holding every Hub-hosted zoo file (MaskGIT 256/512, MUSE nnet). The files are
+    scaled down, so the entries are swapped for copies without the real files' sizes and digests."""
     nnet256, vq, yaml_file = write_maskgit_files(tmp_path / "maskgit")
     nnet512, _, _ = write_maskgit_files(tmp_path / "maskgit", "MaskGIT_ImageNet_512.pth")
     uvit_nnet, _ = write_uvit_files(tmp_path / "uvit")
-    for entry_name, sources in {
+    fakes = {
         "maskgit-imagenet256": {"nnet": nnet256, "tokenizer": vq, "tokenizer_config": yaml_file},
         "maskgit-imagenet512": {"nnet": nnet512, "tokenizer": vq, "tokenizer_config": yaml_file},
         "muse-imagenet256": {"nnet": uvit_nnet},
-    }.items():
+    }
+    for entry_name, sources in fakes.items():
         entry = zoo.zoo_entry(entry_name)
+        files = tuple(dataclasses.replace(f, size=None, sha256=None) for f in entry.files)
+        zoo.register_entry(dataclasses.replace(entry, files=files), replace=True)
         for role, source in sources.items():
             file = entry.file(role)
             put_in_cache(offline_cache, file.repo_id, file.filename, source)
-    return offline_cache
+    yield offline_cache
+    for entry_name in fakes:
+        zoo.unregister_entry(entry_name)
+
+
+def test_recorded_sizes_and_digests_are_exact():
+    """Only exact values are recorded: a byte count and a 64-hex-digit SHA-256, never a rounded size."""
+    recorded = [f for e in zoo.zoo_entries() for f in e.files if f.size is not None or f.sha256 is not None]
+    assert {f.filename for f in recorded} >= {"pretrained_maskgit/MaskGIT/MaskGIT_ImageNet_256.pth",
+                                              "pretrained_maskgit/VQGAN/last.ckpt"}
+    for f in recorded:
+        assert isinstance(f.size, int) and f.size > 0
+        assert f.sha256 is not None and len(f.sha256) == 64 and int(f.sha256, 16) >= 0
+
+
+def test_a_cached_file_of_the_wrong_size_is_refused(cli, offline_cache, tmp_path):
+    """The real entry's recorded size is checked before conversion: a scaled-down file is not the
+    published one."""
+    nnet256, vq, yaml_file = write_maskgit_files(tmp_path / "maskgit")
+    entry = zoo.zoo_entry("maskgit-imagenet256")
+    for role, source in {"nnet": nnet256, "tokenizer": vq, "tokenizer_config": yaml_file}.items():
+        put_in_cache(offline_cache, entry.file(role).repo_id, entry.file(role).filename, source)
+    result = cli("download", "maskgit-imagenet256")
+    assert result.code != 0 and one_error_line(result.err) and "expected 2090306069" in result.err
+    assert not (bundles_root() / "maskgit-imagenet256").exists()
 
 
 @pytest.fixture

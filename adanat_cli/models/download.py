@@ -197,7 +197,8 @@ def _size_text(entry: ZooEntry, known: list[int], on_disk: int, cached: list[Pat
     if known and len(known) == len(entry.files):
         return _human(sum(known))
     stated = [f.approx_size for f in entry.files if f.approx_size]
-    return f"≈{stated[0]}+" if stated else "?"
+    parts = ([_human(sum(known))] if known else []) + [f"≈{s}" for s in stated]
+    return " + ".join(parts) + "+" if parts else "?"  # "+": files whose size is not recorded come on top
 
 
 def _human(n: int) -> str:

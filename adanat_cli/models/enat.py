@@ -151,9 +151,10 @@ class Packed:
         """x (B, N, D) -> (B, L, D)."""
         return torch.gather(x, 1, self.index[..., None].expand(-1, -1, x.shape[-1]))
 
-    def scatter(self, out: torch.Tensor, values: torch.Tensor) -> None:
-        """Write the real slots of values (B, L, D) back to their positions in out (B, N, D)."""
-        out[self.member] = values[self.valid].to(out.dtype)
+    def scatter(self, out: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+        """A copy of out (B, N, D) with the real slots of values (B, L, D) at their positions (not in
+        place: autograd keeps earlier versions of the feature map for gather's backward)."""
+        return out.index_put((self.member,), values[self.valid].to(out.dtype))
 
 
 def key_mask(context: Packed | None, own: Packed) -> torch.Tensor | None:
@@ -227,20 +228,20 @@ class ENAT(Backbone):
         c = self.class_emb(labels)  # (B, D)
         # (B, N, D) the pre-norm feature map, filled group by group; starting from the embeddings
         # keeps the padded slots that gather from not-yet-filled positions finite (NaN * 0 = NaN)
-        feat = x.clone()
+        feat = x
 
         # temporal: tokens visible before keep their (refreshed) features and serve as context
         old, fresh = Packed(reused), Packed(new)
         context = None
         if old.length:
             context = self.prev_proj(old.gather(cache.features.detach()).to(x.dtype))  # (B, Lo, D)
-            old.scatter(feat, context)
+            feat = old.scatter(feat, context)
         h = fresh.gather(x)  # (B, Ln, D)
         if fresh.length:
             keys = key_mask(old if old.length else None, fresh)
             for block in self.encoder:
                 h = block(h, c, context, keys)
-        fresh.scatter(feat, h)
+        feat = fresh.scatter(feat, h)
 
         # spatial: mask tokens are decoded reading every encoded visible token as context
         seen, todo = Packed(visible), Packed(masked)
@@ -250,7 +251,7 @@ class ENAT(Backbone):
             m = todo.gather(x)  # (B, Lm, D)
             for block in self.decoder:
                 m = block(m, c, context, keys)
-            todo.scatter(feat, m)
+            feat = todo.scatter(feat, m)
 
         features = self.norm(feat)  # (B, N, D)
         # the public model reads the table detached: the head does not train the embeddings

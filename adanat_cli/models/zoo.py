@@ -91,10 +91,19 @@ _MASKGIT_CITE = ("Besnier & Chen, 'A Pytorch Reproduction of Masked Generative I
 # so none is set and `adanat sample` falls back to its default.
 _MASKGIT_RECOMMENDED = {"scheduler": "arccos",
                         "scheduler_config": {"sample_temp": 1.0, "remask_temp": 4.5, "guidance": 3.0}}
+# Sizes and digests of the Hub files: the Git LFS pointers of llvictorll/Maskgit-pytorch commit
+# d167345fb2f65d1c15f1eaafc97e8f9896129f9c ("initial models"). The 512 model was uploaded under another
+# name and renamed; its digest is not confirmed for the renamed file, so it is not recorded.
 _MASKGIT_VQGAN = (
-    ZooFile("tokenizer", "pretrained_maskgit/VQGAN/last.ckpt", _MASKGIT_REPO),
+    ZooFile("tokenizer", "pretrained_maskgit/VQGAN/last.ckpt", _MASKGIT_REPO, size=957954257,
+            sha256="e38a3aed8c86e8d47436f611325b3a23888cab70a0cc56c13cd84e8d4aab6e71"),
     ZooFile("tokenizer_config", "pretrained_maskgit/VQGAN/model.yaml", _MASKGIT_REPO),
 )
+# Licences as the sources state them (code repository LICENSE / README, Hub licence tag); "not stated"
+# means we found none, which is not permission.
+_MASKGIT_LICENCE = ("MIT (code: valeoai/Maskgit-pytorch README; weights: MIT tag of the Hub repo); its VQGAN "
+                    "comes from taming-transformers (code MIT, weights licence not stated)")
+_MAGE_NOTE = "MAGE VQGAN: code MIT (LTH14/mage), weights licence not stated"
 _MAGE_VQGAN = ZooFile("tokenizer", "vqgan_jax_strongaug.ckpt", url=MAGE_VQGAN_URL)
 _UVIT_CITE = ("Ni et al., 'Revisiting Non-Autoregressive Transformers for Efficient Image Synthesis' (AutoNAT), CVPR 2024")
 
@@ -109,26 +118,30 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         format="maskgit",
         description="MaskGIT-pytorch (valeoai) ImageNet 256×256, class-conditional",
         files=(ZooFile("nnet", "pretrained_maskgit/MaskGIT/MaskGIT_ImageNet_256.pth", _MASKGIT_REPO,
-                       approx_size="2.09 GB"),  # REFERENCE §4
+                       size=2090306069,
+                       sha256="74b38fa16c92da3db79f9aac3c9d0d2ef5cb6ea283c48908213f10d786304462"),
                *_MASKGIT_VQGAN),
         tokenizer="taming VQGAN f16, 1024 codes",
         resolution=256,
         num_classes=1000,
         num_heads=16,  # MaskGIT-pytorch README / Trainer/vit.py (see infer_maskgit_config)
         recommended=_MASKGIT_RECOMMENDED,
+        licence=_MASKGIT_LICENCE,
         citation=_MASKGIT_CITE,
     ),
     ZooEntry(
         name="maskgit-imagenet512",
         format="maskgit",
         description="MaskGIT-pytorch (valeoai) ImageNet 512×512, class-conditional",
-        files=(ZooFile("nnet", "pretrained_maskgit/MaskGIT/MaskGIT_ImageNet_512.pth", _MASKGIT_REPO),
+        files=(ZooFile("nnet", "pretrained_maskgit/MaskGIT/MaskGIT_ImageNet_512.pth", _MASKGIT_REPO,
+                       approx_size="2.12 GB"),  # 2116055573 bytes as uploaded, before its rename
                *_MASKGIT_VQGAN),
         tokenizer="taming VQGAN f16, 1024 codes",
         resolution=512,
         num_classes=1000,
         num_heads=16,
         recommended=_MASKGIT_RECOMMENDED,
+        licence=_MASKGIT_LICENCE,
         citation=_MASKGIT_CITE,
     ),
     ZooEntry(
@@ -146,6 +159,7 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         # are the MUSE-style rules of REFERENCE §1. The guidance scale itself is not recorded here.
         recommended={"scheduler": "cosine", "steps": 12,
                      "scheduler_config": {"remask_temp": 4.5, "guidance_schedule": "linear"}},
+        licence="not stated (the nzl-thu/MUSE Hub repo has no licence tag; MUSE-Pytorch names none); " + _MAGE_NOTE,
         citation="Chang et al., 'Muse: Text-To-Image Generation via Masked Generative Transformers', "
                  "arXiv:2301.00704; MUSE-Pytorch (nzl-thu)",
         notes="The VQGAN is not on the Hub: fetch it from MAGE's Google Drive link and pass it with "
@@ -161,6 +175,7 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         num_classes=1000,
         num_heads=8,  # REFERENCE §4; ImprovedNAT configs/AutoNAT_L.yaml
         recommended={"scheduler": "autonat", "steps": 8},  # the searched T=8 policy, REFERENCE §1
+        licence="code MIT (LeapLabTHU/ImprovedNAT); weights licence not stated; " + _MAGE_NOTE,
         citation=_UVIT_CITE,
         notes="Google Drive only: download both files by hand, then import.",
         import_command=_import_command("autonat", "nnet_ema.pth", "autonat-L-imagenet256"),
@@ -176,6 +191,7 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         num_heads=8,  # AdaNAT configs/imagenet_256_AdaNAT_L.yaml
         # without its policy the NAT runs AutoNAT's T=8 table; `import --policy` makes adanat the recommendation
         recommended={"scheduler": "autonat", "steps": 8},
+        licence="not stated (LeapLabTHU/AdaNAT names none); " + _MAGE_NOTE,
         citation="Ni et al., 'AdaNAT: Exploring Adaptive Policy for Token-Based Image Generation', ECCV 2024",
         notes=f"Google Drive only: the NAT, the MAGE VQGAN and the learned policy ({ADANAT_POLICY_URL}).",
         import_command=_import_command("adanat", "nnet_ema.pth", "adanat-L-imagenet256") + " --policy adanat_policy.pth",
@@ -193,6 +209,7 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         recommended={"scheduler": "cosine", "steps": 8,
                      "scheduler_config": {"remask_temp": 1.5, "sample_temp": 6.0, "sample_temp_schedule": "linear",
                                           "guidance": 2.5, "guidance_schedule": "linear"}},
+        licence="not stated (LeapLabTHU/ENAT names none); " + _MAGE_NOTE,
         citation="Ni et al., 'ENAT: Rethinking Spatial-temporal Interactions in Token-based Image Synthesis', "
                  "NeurIPS 2024",
         notes="Google Drive only (see the ENAT README; its download link is not recorded here). "

@@ -1,9 +1,13 @@
-"""Shipping a trained policy inside a model bundle, as the default of ``--scheduler adanat`` at its T.
+"""Shipping a trained policy or a searched schedule inside a model bundle, as the default of
+``--scheduler adanat`` / ``--scheduler autonat`` at its T.
 
-    python -m adanat_cli.policy.ship BUNDLE POLICY.safetensors
+    python -m adanat_cli.policy.ship BUNDLE POLICY.safetensors    # from `adanat train-policy`
+    python -m adanat_cli.policy.ship BUNDLE SCHEDULE.json         # from `adanat search-schedule`
 
-The policy is copied to ``BUNDLE/policies/adanat-T<steps>.safetensors`` (with its ``.json``) and
-registered in config.json under ``"schedules": {"adanat": {"<steps>": {"policy": ...}}}``.
+A policy is copied to ``BUNDLE/policies/adanat-T<steps>.safetensors`` (with its ``.json``) and
+registered in config.json under ``"schedules": {"adanat": {"<steps>": {"policy": ...}}}``; a schedule
+goes to ``BUNDLE/schedules/autonat-T<steps>.json``, under ``"schedules": {"autonat": {"<steps>":
+{"file": ...}}}``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from pathlib import Path
 
 from ..errors import ConversionError
 from ..models.bundle import add_to_bundle, load_bundle
+from ..schedulers.autonat import Schedule
 from .files import load_policy
 
 
@@ -39,14 +44,25 @@ def ship_policy(bundle_path: str | Path, policy_file: str | Path, recommend: boo
     return Path(bundle_path) / relative
 
 
+def ship_schedule(bundle_path: str | Path, schedule_file: str | Path) -> Path:
+    """Copy an AutoNAT schedule file into the bundle as ``autonat``'s default at its number of steps."""
+    load_bundle(bundle_path)  # a broken bundle fails here, before anything is written
+    schedule = Schedule.load(schedule_file)
+    relative = f"schedules/autonat-T{schedule.steps}.json"
+    add_to_bundle(bundle_path, {relative: Path(schedule_file)},
+                  {"schedules": {"autonat": {str(schedule.steps): {"file": relative}}}})
+    return Path(bundle_path) / relative
+
+
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 2:
-        print("usage: python -m adanat_cli.policy.ship BUNDLE POLICY.safetensors", file=sys.stderr)
+        print("usage: python -m adanat_cli.policy.ship BUNDLE POLICY.safetensors|SCHEDULE.json", file=sys.stderr)
         return 2
     from ..cli.errors import run_script
 
-    return run_script(lambda: ship_policy(args[0], args[1]))
+    ship = ship_schedule if args[1].endswith(".json") else ship_policy
+    return run_script(lambda: ship(args[0], args[1]))
 
 
 if __name__ == "__main__":
