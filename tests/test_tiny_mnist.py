@@ -88,3 +88,17 @@ def test_quick_build_end_to_end(tmp_path, capsys):
     assert load_fid_stats(out)[1].dtype == torch.float64
     # an existing bundle is never replaced without --overwrite
     assert tiny_mnist.main(["--out", str(out), "--quick"]) == 6
+
+
+def test_shipped_schedules_and_policies_match_their_steps(bundle):
+    """Every schedule and policy the bundle ships is registered under the T it was made for."""
+    from adanat_cli.policy.files import load_policy
+    from adanat_cli.schedulers.autonat import Schedule
+
+    shipped = bundle.config.get("schedules", {})
+    assert "4" in shipped.get("autonat", {}) and {"4", "8"} <= set(shipped.get("adanat", {}))
+    for steps in shipped["autonat"]:
+        assert Schedule.load(bundle.scheduler_defaults("autonat", int(steps))["file"]).steps == int(steps)
+    for steps in shipped["adanat"]:
+        _, meta = load_policy(bundle.scheduler_defaults("adanat", int(steps))["policy"])
+        assert meta["steps"] == int(steps)

@@ -66,7 +66,16 @@ def test_quick_build_reuses_the_parent_tokenizer(tmp_path):
     assert tiny_mnist_enat.main(["--out", str(out), "--quick"]) == 6  # never replaced silently
 
 
-@pytest.mark.skipif("tiny-mnist-enat" not in builtin_models(), reason="bundle not built")
+def test_enat_bundle_ships_in_the_package():
+    assert "tiny-mnist-enat" in builtin_models()
+    bundle = load_model("tiny-mnist-enat")
+    parent = load_model("tiny-mnist")
+    assert isinstance(bundle.backbone, ENAT) and bundle.backbone.grid == parent.backbone.grid
+    assert bundle.recommended == parent.recommended
+    for key, value in parent.tokenizer.state_dict().items():
+        assert torch.equal(bundle.tokenizer.state_dict()[key], value)
+
+
 @pytest.mark.parametrize("digit", [2, 5, 8])
 def test_shipped_enat_samples_the_requested_digit(digit):
     bundle = load_model("tiny-mnist-enat")
