@@ -72,6 +72,8 @@ def test_enat_bundle_ships_in_the_package():
     parent = load_model("tiny-mnist")
     assert isinstance(bundle.backbone, ENAT) and bundle.backbone.grid == parent.backbone.grid
     assert bundle.recommended == parent.recommended
+    assert "8" in bundle.config["schedules"]["adanat"]  # its own learned policy, not tiny-mnist's
+    assert bundle.scheduler_defaults("adanat", 8)["policy"].startswith(str(bundle.path))
     for key, value in parent.tokenizer.state_dict().items():
         assert torch.equal(bundle.tokenizer.state_dict()[key], value)
 
@@ -86,3 +88,12 @@ def test_shipped_enat_samples_the_requested_digit(digit):
     with torch.inference_mode():
         predicted = classifier(samples.images).argmax(dim=1)
     assert (predicted == digit).float().mean().item() >= 0.8
+
+
+def test_shipped_enat_policy_drives_sampling_with_reuse(cli, tmp_path):
+    out = tmp_path / "s"
+    result = cli("sample", "--model", "tiny-mnist-enat", "--scheduler", "adanat", "--steps", "8", "--class", "4",
+                 "--num", "2", "--out", str(out), "--trace")
+    assert result.code == 0, result.err
+    manifest = json.loads((out / "samples.json").read_text())
+    assert len(manifest["images"]) == 2 and len(manifest["images"][0]["trace"]["guidance"]) == 8
