@@ -27,12 +27,14 @@ import math
 import platform
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from ..data.sources import mnist5k
 from ..engine.sampling import generate_images
@@ -251,41 +253,62 @@ def mask_tokens(codes: torch.Tensor, mask_id: int, gen: torch.Generator) -> tupl
     return codes.masked_fill(mask, mask_id), mask
 
 
+class MaskedTokenTrainer:
+    """One MaskGIT training step for a token backbone (shared by the U-ViT here and ENAT in
+    ``tiny_mnist_enat``): a random batch, label dropout to the null class (p = 0.1, for guidance),
+    cosine masking, cross-entropy on the masked tokens with label smoothing 0.1, grad-norm clip 1,
+    AdamW (β = 0.9, 0.99; weight decay 0.05 on matrices except position embeddings), and an EMA of
+    the weights (decay 0.999, warmed up), which is what ships. ``model_cls(**config)`` builds the
+    EMA copy (its construction draws from the global RNG, as the shipped builds did)."""
+
+    def __init__(self, model: nn.Module, model_cls: type, config: dict[str, Any]):
+        self.model = model
+        self.ema = model_cls(**config)
+        self.ema.load_state_dict(model.state_dict())
+        self.ema.requires_grad_(False)
+        self.ema.eval()
+        decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
+        no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
+        self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05},
+                                      {"params": no_decay, "weight_decay": 0.0}], lr=1e-3, betas=(0.9, 0.99))
+        model.train()
+
+    def step(self, codes: torch.Tensor, labels: torch.Tensor, batch: int, lr: float, step: int,
+             gen: torch.Generator, cache_for: Callable[..., Any] | None = None) -> tuple[float, bool]:
+        """One optimisation step on ``batch`` random grids of codes (M, N) -> (loss, whether a cache
+        was used). ``cache_for(inputs, mask, labels)`` may return a previous-step cache to train with."""
+        model = self.model
+        idx = torch.randint(0, codes.shape[0], (batch,), generator=gen)
+        target, y = codes[idx], labels[idx].clone()
+        y[torch.rand(y.shape[0], generator=gen) < 0.1] = model.null_class  # label dropout for CFG
+        inputs, mask = mask_tokens(target, model.mask_id, gen)
+        cache = cache_for(inputs, mask, y) if cache_for is not None else None
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        out = model(inputs, y) if cache is None else model(inputs, y, cache=cache)
+        loss = F.cross_entropy(out.logits[mask], target[mask], label_smoothing=0.1)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        self.opt.step()
+        with torch.no_grad():
+            d = min(0.999, (1 + step) / (10 + step))
+            for pe, p in zip(self.ema.parameters(), model.parameters()):
+                pe.lerp_(p, 1 - d)
+        return loss.item(), cache is not None
+
+
 def train_backbone(codes: torch.Tensor, labels: torch.Tensor, budget: Budget, seed: int) -> UViT:
     """MaskGIT training of the class-conditional U-ViT; returns the EMA weights."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = UViT(**BACKBONE_CONFIG)
-    ema = UViT(**BACKBONE_CONFIG)
-    ema.load_state_dict(model.state_dict())
-    ema.requires_grad_(False)
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=1e-3, betas=(0.9, 0.99))
-    peak = 1e-3
-    m = codes.shape[0]
-    model.train()
+    trainer = MaskedTokenTrainer(UViT(**BACKBONE_CONFIG), UViT, BACKBONE_CONFIG)
     for step in range(budget.backbone_steps):
-        idx = torch.randint(0, m, (budget.backbone_batch,), generator=gen)
-        target, y = codes[idx], labels[idx].clone()
-        y[torch.rand(y.shape[0], generator=gen) < 0.1] = model.null_class  # label dropout for CFG
-        inputs, mask = mask_tokens(target, model.mask_id, gen)
-        for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, budget.backbone_steps, peak, budget.backbone_warmup)
-        logits = model(inputs, y).logits  # (B, N, K)
-        loss = F.cross_entropy(logits[mask], target[mask], label_smoothing=0.1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        with torch.no_grad():
-            d = min(0.999, (1 + step) / (10 + step))
-            for pe, p in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(p, 1 - d)
+        lr = cosine_lr(step, budget.backbone_steps, 1e-3, budget.backbone_warmup)
+        loss, _ = trainer.step(codes, labels, budget.backbone_batch, lr, step, gen)
         if (step + 1) % 250 == 0:
-            log(f"backbone step {step + 1}/{budget.backbone_steps}: loss {loss.item():.4f}")
-    return ema.eval()
+            log(f"backbone step {step + 1}/{budget.backbone_steps}: loss {loss:.4f}")
+    return trainer.ema.eval()
 
 
 # ---------------------------------------------------------------------------------------- tune

@@ -23,14 +23,21 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from ..data.sources import mnist5k
 from ..metrics.digit_classifier import load_classifier, load_fid_stats
 from ..models.bundle import ModelBundle, load_bundle, read_bundle_config, save_bundle
 from ..models.enat import ENAT
+from .tiny_mnist import (
+    CLASSES,
+    NUM_THREADS,
+    SEEDS,
+    MaskedTokenTrainer,
+    backbone_dataset,
+    cosine_lr,
+    sample_fid,
+)
 from .tiny_mnist import Budget as UViTBudget
-from .tiny_mnist import CLASSES, NUM_THREADS, SEEDS, backbone_dataset, cosine_lr, mask_tokens, sample_fid
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUT = HERE / "tiny-mnist-enat"
@@ -76,47 +83,26 @@ def train_enat(codes: torch.Tensor, labels: torch.Tensor, budget: Budget, seed: 
     """MaskGIT training of ENAT with reuse on ``reuse_share`` of the batches; returns the EMA weights."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = ENAT(**BACKBONE_CONFIG)
-    ema = ENAT(**BACKBONE_CONFIG)
-    ema.load_state_dict(model.state_dict())
-    ema.requires_grad_(False)
-    ema.eval()
-    decay = [p for n, p in model.named_parameters() if p.ndim >= 2 and "pos" not in n]
-    no_decay = [p for n, p in model.named_parameters() if not (p.ndim >= 2 and "pos" not in n)]
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.05}, {"params": no_decay, "weight_decay": 0.0}],
-                            lr=1e-3, betas=(0.9, 0.99))
-    m = codes.shape[0]
-    model.train()
-    losses = {"fresh": [], "reuse": []}
-    for step in range(budget.steps):
-        idx = torch.randint(0, m, (budget.batch,), generator=gen)
-        target, y = codes[idx], labels[idx].clone()
-        y[torch.rand(y.shape[0], generator=gen) < 0.1] = model.null_class  # label dropout for CFG
-        inputs, mask = mask_tokens(target, model.mask_id, gen)
-        cache = None
-        reuse = bool(torch.rand(1, generator=gen) < budget.reuse_share)
-        if reuse:
-            with torch.no_grad():
-                cache = ema(previous_input(inputs, mask, model.mask_id, gen), y).cache
-        for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, budget.steps, 1e-3, budget.warmup)
-        logits = model(inputs, y, cache=cache).logits  # (B, N, K)
-        loss = F.cross_entropy(logits[mask], target[mask], label_smoothing=0.1)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
+    trainer = MaskedTokenTrainer(ENAT(**BACKBONE_CONFIG), ENAT, BACKBONE_CONFIG)
+    mask_id = trainer.model.mask_id
+
+    def previous_step(inputs: torch.Tensor, mask: torch.Tensor, y: torch.Tensor):
+        if not bool(torch.rand(1, generator=gen) < budget.reuse_share):
+            return None
         with torch.no_grad():
-            d = min(0.999, (1 + step) / (10 + step))
-            for pe, p in zip(ema.parameters(), model.parameters()):
-                pe.lerp_(p, 1 - d)
-        losses["reuse" if reuse else "fresh"].append(loss.item())
+            return trainer.ema(previous_input(inputs, mask, mask_id, gen), y).cache
+
+    losses: dict[str, list[float]] = {"fresh": [], "reuse": []}
+    for step in range(budget.steps):
+        lr = cosine_lr(step, budget.steps, 1e-3, budget.warmup)
+        loss, reused = trainer.step(codes, labels, budget.batch, lr, step, gen, cache_for=previous_step)
+        losses["reuse" if reused else "fresh"].append(loss)
         if (step + 1) % 250 == 0:
             recent = {k: sum(v[-50:]) / max(1, len(v[-50:])) for k, v in losses.items()}
             log(f"step {step + 1}/{budget.steps}: loss without reuse {recent['fresh']:.4f}, "
                 f"with reuse {recent['reuse']:.4f}")
     final = {f"final_loss_{k}": round(sum(v[-200:]) / max(1, len(v[-200:])), 4) for k, v in losses.items()}
-    return ema, final
+    return trainer.ema.eval(), final
 
 
 def build(out: Path, source: Path = DEFAULT_SOURCE, quick: bool = False, overwrite: bool = False,
