@@ -43,7 +43,7 @@ def plot_trace(trace: dict[str, np.ndarray], path: Path, title: str, max_lines: 
 
 
 def plot_fid_vs_steps(series: dict[str, list[tuple[int, float]]], path: Path, title: str) -> None:
-    figure, axis = plt.subplots(figsize=(5.5, 4))
+    figure, axis = plt.subplots(figsize=(7, 4))
     for name, points in sorted(series.items()):
         points = sorted(points)
         axis.plot([p[0] for p in points], [p[1] for p in points], marker="o", label=name)
@@ -52,7 +52,8 @@ def plot_fid_vs_steps(series: dict[str, list[tuple[int, float]]], path: Path, ti
     axis.set_xscale("log", base=2)
     axis.set_title(title)
     axis.grid(alpha=0.3)
-    axis.legend()
+    axis.legend(loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=9)  # outside: never hides a line
+    figure.tight_layout()
     _save(figure, path)
 
 
