@@ -64,8 +64,11 @@ def test_weights_are_small(bundle):
     assert total <= 20 * 2**20
 
 
-@pytest.mark.parametrize("digit", [1, 4, 7])
-def test_samples_are_classified_as_the_requested_digit(bundle, digit):
+@pytest.mark.parametrize("model,digit", [("tiny-mnist", 1), ("tiny-mnist", 4), ("tiny-mnist", 7),
+                                         ("tiny-mnist-enat", 2), ("tiny-mnist-enat", 5), ("tiny-mnist-enat", 8)])
+def test_samples_are_classified_as_the_requested_digit(model, digit):
+    """Both built-in models (U-ViT and ENAT backbones) draw the digit asked for."""
+    bundle = load_model(model)
     classifier = load_classifier(bundle.path)
     scheduler = build_scheduler("cosine", recommended=bundle.recommended)
     samples = generate_images(bundle, scheduler, [digit] * 20, steps=8, seed=0, batch_size=20)
