@@ -114,3 +114,22 @@ def test_config_that_does_not_fit_the_weights_is_reported(family):
     wrong["depth"] = config["depth"] - 2  # fewer blocks than the file has
     with pytest.raises(ConversionError, match="unexpected key"):
         convert(state, wrong)
+
+
+@pytest.mark.parametrize("infer,keys,positions", [
+    ("uvit", ["token_emb.word_embeddings.weight", "token_emb.position_embeddings.weight",
+              "context_embed.word_embeddings.weight", "mid_block.mlp.fc1.weight"], "token_emb.position_embeddings.weight"),
+    ("enat", ["x_embedder.word_embeddings.weight", "x_embedder.position_embeddings.weight",
+              "y_embedder.embedding_table.weight", "blocks.0.mlp.fc1.weight"], "x_embedder.position_embeddings.weight"),
+])
+def test_config_inference_names_a_missing_key_and_refuses_a_non_square_grid(infer, keys, positions):
+    from adanat_cli.models.converters.enat import infer_enat_config
+
+    infer_config = {"uvit": infer_uvit_config, "enat": infer_enat_config}[infer]
+    state = {k: torch.zeros(8, 4) for k in keys}
+    state[positions] = torch.zeros(10, 4)  # 10 positions: no square grid
+    with pytest.raises(ConversionError, match="10 position embeddings do not form a square grid"):
+        infer_config(state)
+    del state[keys[-1]]
+    with pytest.raises(ConversionError, match=f"missing key '{keys[-1]}'"):
+        infer_config(state)

@@ -9,7 +9,6 @@ through A).
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 
@@ -17,7 +16,7 @@ import torch
 
 from ...errors import ConversionError
 from ..enat import ENAT
-from .strict import assign_strict
+from .strict import assign_strict, require_keys, square_side
 from .uvit import PrefixRules, require, strip_wrappers, unwrap
 
 _WHAT = "ENAT checkpoint"
@@ -71,16 +70,10 @@ def infer_enat_config(
     """The public config from key shapes. Heads and the encoder/decoder split are invisible in
     shapes: ENAT-L uses 16 heads and 22 + 2 blocks (the default split: all but the last 2 blocks)."""
     sd = unwrap(state_dict)
-    need = ["x_embedder.word_embeddings.weight", "x_embedder.position_embeddings.weight",
-            "y_embedder.embedding_table.weight", "blocks.0.mlp.fc1.weight"]
-    for key in need:
-        if key not in sd:
-            raise ConversionError(f"{_WHAT}: missing key '{key}' in the checkpoint")
+    require_keys(sd, ["x_embedder.word_embeddings.weight", "x_embedder.position_embeddings.weight",
+                      "y_embedder.embedding_table.weight", "blocks.0.mlp.fc1.weight"], _WHAT)
     vocab, dim = sd["x_embedder.word_embeddings.weight"].shape
-    n = sd["x_embedder.position_embeddings.weight"].shape[0]
-    side = math.isqrt(n)
-    if side * side != n:
-        raise ConversionError(f"{_WHAT}: {n} position embeddings do not form a square grid")
+    side = square_side(sd["x_embedder.position_embeddings.weight"].shape[0], _WHAT)
     depth = len({m.group(1) for k in sd if (m := _BLOCK.match(k))})
     if enc_dec is None:
         enc_dec = [depth - 2, 2]

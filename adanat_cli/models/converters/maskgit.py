@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 
 import torch
 
 from ...errors import ConversionError
 from ..maskgit import MaskGITTransformer
-from .strict import assign_strict
+from .strict import assign_strict, require_keys, square_side
 from .uvit import PrefixRules, require, unwrap
 
 # MaskTransformer hard-codes its token grid as img_size // 16 (the VQGAN's downsampling factor).
@@ -60,14 +59,9 @@ def infer_maskgit_config(
     published ImageNet models: README table and ``Trainer/vit.py``) and how the one embedding table
     splits between codebook and classes (the published models use 1024 codes)."""
     sd = unwrap(state_dict)
-    for key in ["tok_emb.weight", "pos_emb", "transformer.layers.0.1.fn.net.0.weight"]:
-        if key not in sd:
-            raise ConversionError(f"{_WHAT}: missing key '{key}' in the checkpoint")
+    require_keys(sd, ["tok_emb.weight", "pos_emb", "transformer.layers.0.1.fn.net.0.weight"], _WHAT)
     vocab, dim = sd["tok_emb.weight"].shape
-    n = sd["pos_emb"].shape[-2] - 1  # image tokens; one more row for the class token
-    side = math.isqrt(n)
-    if side * side != n:
-        raise ConversionError(f"{_WHAT}: {n} position embeddings do not form a square grid")
+    side = square_side(sd["pos_emb"].shape[-2] - 1, _WHAT)  # image tokens; one more row for the class token
     nclass = vocab - codebook_size - 2
     if nclass < 1:
         raise ConversionError(f"{_WHAT}: {vocab} embedding rows cannot hold {codebook_size} codes")

@@ -7,7 +7,8 @@ their file. Works on the meta device, so full-size checkpoints can be checked wi
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 
 import torch
 from torch import nn
@@ -48,3 +49,18 @@ def assign_strict(
         raise ConversionError(f"{what}: missing key '{name}' in the checkpoint{more}")
     module.load_state_dict(mapped, strict=True, assign=True)
     return module
+
+
+def require_keys(state_dict: Mapping[str, torch.Tensor], keys: Iterable[str], what: str) -> None:
+    """The keys a config is inferred from must be there; the first missing one is named."""
+    for key in keys:
+        if key not in state_dict:
+            raise ConversionError(f"{what}: missing key '{key}' in the checkpoint")
+
+
+def square_side(count: int, what: str) -> int:
+    """The side of a square token grid of ``count`` positions (from a position-embedding table)."""
+    side = math.isqrt(count)
+    if side * side != count:
+        raise ConversionError(f"{what}: {count} position embeddings do not form a square grid")
+    return side

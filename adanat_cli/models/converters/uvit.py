@@ -6,7 +6,6 @@ Also holds the two small helpers every converter here uses: stripping the ``modu
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 
@@ -14,7 +13,7 @@ import torch
 
 from ...errors import ConversionError
 from ..uvit import UViT
-from .strict import assign_strict
+from .strict import assign_strict, require_keys, square_side
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 
@@ -107,16 +106,10 @@ def infer_uvit_config(state_dict: Mapping[str, torch.Tensor], num_heads: int = 8
     """The public config from key shapes. Heads are invisible in shapes: AutoNAT-L / AdaNAT-L use 8
     (``num_heads: 8`` in ImprovedNAT ``configs/AutoNAT_L.yaml`` and AdaNAT ``imagenet_256_AdaNAT_L.yaml``)."""
     sd = unwrap(state_dict)
-    need = ["token_emb.word_embeddings.weight", "token_emb.position_embeddings.weight",
-            "context_embed.word_embeddings.weight", "mid_block.mlp.fc1.weight"]
-    for key in need:
-        if key not in sd:
-            raise ConversionError(f"{_WHAT}: missing key '{key}' in the checkpoint")
+    require_keys(sd, ["token_emb.word_embeddings.weight", "token_emb.position_embeddings.weight",
+                      "context_embed.word_embeddings.weight", "mid_block.mlp.fc1.weight"], _WHAT)
     vocab, dim = sd["token_emb.word_embeddings.weight"].shape
-    n = sd["token_emb.position_embeddings.weight"].shape[0]
-    side = math.isqrt(n)
-    if side * side != n:
-        raise ConversionError(f"{_WHAT}: {n} position embeddings do not form a square grid")
+    side = square_side(sd["token_emb.position_embeddings.weight"].shape[0], _WHAT)
     in_blocks = {k.split(".")[1] for k in sd if k.startswith("in_blocks.")}
     ratio = sd["mid_block.mlp.fc1.weight"].shape[0] / dim
     return {
