@@ -4,14 +4,13 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from adanat_cli.cli.app import main
 from adanat_cli.models.bundle import save_bundle
 from adanat_cli.registry import registry
 
 from .fakes import ToyBackbone, ToyExtractor, ToyTokenizer, toy_model
-
-
 
 
 @pytest.fixture
@@ -64,3 +63,13 @@ def cli(capsys):
         return CliResult(code, captured.out, captured.err)
 
     return run
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Tiny batches: one thread is as fast, and far faster when the cores are shared
+    (``pytestmark = pytest.mark.usefixtures("one_thread")`` in a module)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -16,14 +16,7 @@ from adanat_cli.models.vqgan import VQGANJax
 from adanat_cli.schedulers.build import build_scheduler
 from adanat_cli.zoo import tiny_mnist
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny batches: one thread is as fast, and far faster when the cores are shared."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

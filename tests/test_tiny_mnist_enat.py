@@ -14,13 +14,7 @@ from adanat_cli.models.resolve import builtin_models, load_model
 from adanat_cli.zoo import tiny_mnist_enat
 from adanat_cli.zoo.tiny_mnist import mask_tokens
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_previous_input_hides_more_and_keeps_the_rest():
