@@ -66,6 +66,8 @@ def test_bundle_shipped_schedule_is_used_for_its_steps(cli, toy_bundle, tmp_path
 
     searched = tmp_path / "searched.json"
     to_schedule([0.5, 2.0, 1.0, 1.0, 0.0, 3.0], 2, "shipped").save(searched)
+    assert ship([str(tmp_path / "not-a-bundle"), str(searched)]) != 0
+    assert not (tmp_path / "not-a-bundle").exists()
     assert ship([str(toy_bundle), str(searched)]) == 0
     config = json.loads((toy_bundle / "config.json").read_text())
     assert config["schedules"] == {"autonat": {"2": {"file": "schedules/autonat-T2.json"}}}

@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from ..errors import ConversionError
-from ..models.bundle import add_to_bundle, load_bundle
+from ..models.bundle import add_to_bundle, load_bundle, read_bundle_config
 from ..schedulers.autonat import Schedule
 from .files import load_policy
 
@@ -46,7 +46,7 @@ def ship_policy(bundle_path: str | Path, policy_file: str | Path, recommend: boo
 
 def ship_schedule(bundle_path: str | Path, schedule_file: str | Path) -> Path:
     """Copy an AutoNAT schedule file into the bundle as ``autonat``'s default at its number of steps."""
-    load_bundle(bundle_path)  # a broken bundle fails here, before anything is written
+    read_bundle_config(bundle_path)  # not a bundle: fails here, before anything is written
     schedule = Schedule.load(schedule_file)
     relative = f"schedules/autonat-T{schedule.steps}.json"
     add_to_bundle(bundle_path, {relative: Path(schedule_file)},

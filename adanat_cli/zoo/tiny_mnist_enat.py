@@ -26,7 +26,7 @@ import torch
 
 from ..data.sources import mnist5k
 from ..metrics.digit_classifier import load_classifier, load_fid_stats
-from ..models.bundle import ModelBundle, load_bundle, read_bundle_config, save_bundle
+from ..models.bundle import ModelBundle, load_bundle, save_bundle
 from ..models.enat import ENAT
 from .tiny_mnist import (
     CLASSES,
@@ -126,7 +126,7 @@ def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) 
     budget = Budget.quick() if quick else Budget()
     start_all = time.perf_counter()
     parent = load_bundle(source, name="tiny-mnist")
-    parent_config = read_bundle_config(source)
+    parent_config = parent.config
     tok = parent.tokenizer
     classifier = load_classifier(source)
     mu, sigma = load_fid_stats(source)
