@@ -1,10 +1,18 @@
-"""The one exception family for user-facing failures.
+"""The one exception family for user-facing failures, and how a failure reaches the user.
 
-Library code raises these; the CLI turns each into a single ``Error: ...`` line and an exit code
-(see ``adanat_cli.cli.errors``). Anything else that escapes is a bug and shows a traceback.
+Library code raises ``AdanatError`` subclasses. ``report`` turns any exception into one ``Error: ...``
+line on stderr and an exit code: an ``AdanatError`` by its class, an interrupt as 130, running out
+of memory as one hint, and anything else as an internal error (exit 70, a bug). The traceback is
+shown only with ``--debug`` or ``ADANAT_DEBUG=1``. ``run_script`` gives ``python -m`` scripts (the
+bundle builds) the same behaviour as the CLI.
 """
 
 from __future__ import annotations
+
+import os
+import sys
+import traceback
+from collections.abc import Callable
 
 
 class AdanatError(Exception):
@@ -43,7 +51,46 @@ class OutputExistsError(AdanatError):
     exit_code = 6
 
 
-class PluginError(AdanatError):
-    """A plugin could not be loaded or does not follow its protocol."""
+_debug = False
 
-    exit_code = 7
+
+def set_debug(enabled: bool) -> None:
+    global _debug
+    _debug = enabled
+
+
+def debug_enabled() -> bool:
+    return _debug or os.environ.get("ADANAT_DEBUG", "") not in ("", "0")
+
+
+def report(err: BaseException) -> int:
+    """Print ``err`` for a user and return the exit code to use."""
+    if debug_enabled():
+        traceback.print_exception(err, file=sys.stderr)
+    if isinstance(err, AdanatError):
+        print(f"Error: {err}", file=sys.stderr)
+        return err.exit_code
+    if isinstance(err, KeyboardInterrupt):
+        print("Interrupted.", file=sys.stderr)
+        return 130
+    if isinstance(err, MemoryError):
+        print("Error: out of memory; try a smaller --batch-size", file=sys.stderr)
+        return 1
+    if type(err).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
+        print("Error: the device ran out of memory; try a smaller --batch-size", file=sys.stderr)
+        return 1
+    if not debug_enabled():
+        print(f"Error: internal error ({type(err).__name__}: {err}); rerun with --debug for the traceback",
+              file=sys.stderr)
+    return 70
+
+
+def run_script(action: Callable[[], object]) -> int:
+    """Run a ``python -m`` script's work with the CLI's error mapping; returns the exit code."""
+    try:
+        result = action()
+    except BaseException as err:  # noqa: BLE001 - every failure ends as one line and an exit code
+        return report(err)
+    if result is not None:
+        print(result)
+    return 0

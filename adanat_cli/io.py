@@ -9,6 +9,8 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from .errors import OutputExistsError
+
 
 def _umask() -> int:
     umask = os.umask(0)
@@ -63,6 +65,16 @@ def write_with_atomic(path: Path, writer: Callable[[Path], None]) -> None:
         raise
 
 
+def ensure_writable(out: Path, overwrite: bool, folder: bool = True) -> None:
+    """Fail before any work is done if ``out`` exists and may not be replaced (or, for a ``folder``
+    output, exists as something else)."""
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
+    if folder and out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a folder")
+
+
 def replace_dir_atomic(staging: Path, final: Path, overwrite: bool) -> None:
     """Move a fully written ``staging`` folder onto ``final`` (removing the old one if allowed)."""
     staging, final = Path(staging), Path(final)
@@ -70,9 +82,7 @@ def replace_dir_atomic(staging: Path, final: Path, overwrite: bool) -> None:
     if final.exists():
         if not overwrite:
             shutil.rmtree(staging, ignore_errors=True)
-            from .errors import OutputExistsError
-
-            raise OutputExistsError(f"{final} already exists; pass --overwrite to replace it")
+            ensure_writable(final, overwrite, folder=False)
         trash = final.with_name(f".{final.name}.old-{os.getpid()}")
         os.replace(final, trash)
         os.replace(staging, final)

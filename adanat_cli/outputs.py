@@ -14,16 +14,7 @@ import torch
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from .errors import OutputExistsError
-from .io import replace_dir_atomic
-
-
-def ensure_writable(out: Path, overwrite: bool) -> None:
-    """Fail before any work is done if ``out`` exists and may not be replaced."""
-    if out.exists() and not overwrite:
-        raise OutputExistsError(f"{out} already exists; pass --overwrite to replace it")
-    if out.exists() and not out.is_dir():
-        raise OutputExistsError(f"{out} exists and is not a folder")
+from .io import ensure_writable, replace_dir_atomic
 
 
 def to_pil(image: torch.Tensor, upscale: int = 1) -> Image.Image:
@@ -75,7 +66,7 @@ def write_samples(
         to_pil(make_grid(images, columns), upscale).save(staging / "grid.png")
         document = {**manifest, "grid": "grid.png", "images": entries}
         if trace is not None:
-            from .plots import plot_trace
+            from .plots import plot_trace  # deferred: matplotlib costs ~1 s to import
 
             plot_trace(trace, staging / "trace.png", f"{manifest.get('model', '')}: per-image plan over the steps")
             document["trace_plot"] = "trace.png"

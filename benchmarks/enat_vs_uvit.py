@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from adanat_cli.engine.compare import comparison_labels, evaluate_pair
 from adanat_cli.engine.distributed import Shard
 from adanat_cli.engine.sampling import generate_images
+from adanat_cli.evaluation.pairs import comparison_labels, evaluate_pair
+from adanat_cli.evaluation.setup import evaluation_setup
 from adanat_cli.metrics.digit_classifier import load_classifier
-from adanat_cli.metrics.reference import evaluation_setup
 from adanat_cli.models.resolve import load_model
 from adanat_cli.schedulers.build import build_scheduler
 

@@ -56,9 +56,9 @@ def main() -> None:
 
     import torch
 
+    from adanat_cli.architectures.uvit import UViT
+    from adanat_cli.architectures.vqgan import VQGANJax
     from adanat_cli.models.bundle import save_bundle
-    from adanat_cli.models.uvit import UViT
-    from adanat_cli.models.vqgan import VQGANJax
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "bundle"
@@ -75,7 +75,7 @@ def main() -> None:
             rows.append({"baseline_bytes": base, "loaded_bytes": loaded, "extra_bytes": loaded - base,
                          "ratio": (loaded - base) / weights})
         # the same probe on a tiny bundle: what loading costs whatever the weights (torch's lazy start-up)
-        from adanat_cli.models.random_bundle import make_random_bundle
+        from tests.random_bundle import make_random_bundle
 
         tiny = make_random_bundle(Path(tmp) / "tiny")
         tiny_before, tiny_peak = measure(tiny)

@@ -32,7 +32,12 @@ import torch
 from adanat_cli.data.sources import mnist5k
 from adanat_cli.engine.sampling import generate_images
 from adanat_cli.io import write_text_atomic
-from adanat_cli.metrics import feature_stats, frechet_distance, load_classifier, load_fid_stats
+from adanat_cli.metrics import (
+    feature_stats,
+    frechet_distance,
+    load_classifier,
+    load_fid_stats,
+)
 from adanat_cli.metrics.digit_classifier import DigitClassifier
 from adanat_cli.models.bundle import ModelBundle
 from adanat_cli.models.resolve import load_model

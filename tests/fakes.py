@@ -5,18 +5,14 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from adanat_cli.models.base import Backbone, BackboneOutput, Tokenizer
+from adanat_cli.architectures.base import Backbone, BackboneOutput, Tokenizer
 
 
 class ToyBackbone(Backbone):
     """Embedding + one attention-free mixing layer: cheap, deterministic, class- and token-dependent."""
 
     def __init__(self, codebook_size: int = 16, side: int = 4, num_classes: int = 3, dim: int = 8):
-        super().__init__()
-        self.config = dict(codebook_size=codebook_size, side=side, num_classes=num_classes, dim=dim)
-        self.codebook_size, self.mask_id = codebook_size, codebook_size
-        self.grid, self.num_classes, self.null_class = (side, side), num_classes, num_classes
-        self.feature_dim = dim
+        super().__init__(codebook_size=codebook_size, grid=(side, side), num_classes=num_classes, feature_dim=dim)
         self.tok = nn.Embedding(codebook_size + 1, dim)
         self.pos = nn.Parameter(torch.randn(side * side, dim) * 0.5)
         self.cls = nn.Embedding(num_classes + 1, dim)
@@ -35,9 +31,7 @@ class ToyTokenizer(Tokenizer):
     """Each code is a flat colour patch of ``downsample`` pixels."""
 
     def __init__(self, codebook_size: int = 16, downsample: int = 2):
-        super().__init__()
-        self.config = dict(codebook_size=codebook_size, downsample=downsample)
-        self.codebook_size, self.downsample = codebook_size, downsample
+        super().__init__(codebook_size=codebook_size, downsample=downsample)
         self.palette = nn.Parameter(torch.rand(codebook_size, 3))
 
     def decode_raw(self, codes):

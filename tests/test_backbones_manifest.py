@@ -21,7 +21,6 @@ from adanat_cli.models.converters.uvit import infer_uvit_config, uvit_from_offic
 
 from .golden import golden_file
 
-
 # The published configs: AdaNAT configs/imagenet_256_AdaNAT_L.yaml (``nnet``, same as ImprovedNAT
 # configs/AutoNAT_L.yaml) and MaskGIT-pytorch's README table / Trainer/vit.py for ImageNet 256.
 UVIT_L = dict(img_size=16, codebook_size=1024, embed_dim=768, depth=24, num_heads=8, mlp_ratio=4,

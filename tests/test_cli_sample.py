@@ -144,7 +144,7 @@ def test_debug_flag_shows_the_traceback(cli, tmp_path):
 
 def test_random_uvit_vqgan_bundle_samples_end_to_end(cli, tmp_path):
     """The real plugin types (uvit + vqgan-jax) through save, load and the CLI."""
-    from adanat_cli.models.random_bundle import make_random_bundle
+    from tests.random_bundle import make_random_bundle
 
     bundle = make_random_bundle(tmp_path / "tiny-random")
     out = tmp_path / "out"
@@ -161,7 +161,7 @@ def test_bundle_round_trip_gives_identical_outputs(tmp_path):
     import torch
 
     from adanat_cli.models.bundle import load_bundle
-    from adanat_cli.models.random_bundle import make_random_bundle
+    from tests.random_bundle import make_random_bundle
 
     path = make_random_bundle(tmp_path / "b", seed=3)
     first, second = load_bundle(path), load_bundle(path)

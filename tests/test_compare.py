@@ -13,8 +13,6 @@ import pytest
 from PIL import Image
 
 
-
-
 @pytest.fixture
 def real_folder(tmp_path):
     rng = np.random.default_rng(0)
@@ -46,10 +44,10 @@ def test_compare_writes_a_report_with_every_pair(cli, toy_bundle, toy_extractor,
 
 
 def test_same_seeds_in_every_row(toy_bundle, toy_extractor, real_folder):
-    from adanat_cli.engine.compare import evaluate_pair
     from adanat_cli.engine.distributed import Shard
+    from adanat_cli.evaluation.pairs import evaluate_pair
+    from adanat_cli.evaluation.setup import reference_set
     from adanat_cli.metrics.fid import build_extractor
-    from adanat_cli.metrics.reference import reference_set
     from adanat_cli.models.bundle import load_bundle
     from adanat_cli.schedulers.build import build_scheduler
 
@@ -104,7 +102,7 @@ def _plugin_site(root):
 @pytest.mark.skipif(shutil.which("torchrun") is None and not os.path.exists(os.path.join(os.path.dirname(sys.executable), "torchrun")),
                     reason="torchrun not installed")
 def test_two_processes_give_the_same_report_as_one(tmp_path, real_folder):
-    from adanat_cli.models.random_bundle import make_random_bundle
+    from tests.random_bundle import make_random_bundle
 
     bundle = make_random_bundle(tmp_path / "bundle")
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

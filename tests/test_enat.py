@@ -9,12 +9,12 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from adanat_cli.architectures.enat import ENAT, ENATCache
+from adanat_cli.engine.flops import generation_flops
 from adanat_cli.engine.loop import decode
 from adanat_cli.errors import ConversionError, UsageError
-from adanat_cli.metrics.flops import generation_flops
 from adanat_cli.models.convert import enat_from_official
 from adanat_cli.models.converters.enat import infer_enat_config
-from adanat_cli.models.enat import ENAT, ENATCache
 from adanat_cli.schedulers.maskgit import CosineScheduler
 
 from .golden import golden_file

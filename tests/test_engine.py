@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from adanat_cli.engine.loop import decode, masked_count, sample_seed
-from adanat_cli.engine.state import GenerationState, StepPlan
 from adanat_cli.schedulers.base import Scheduler
+from adanat_cli.schedulers.state import GenerationState, StepPlan
 
 from .fakes import toy_model
 

@@ -9,7 +9,6 @@ from PIL import Image
 from adanat_cli.metrics.precision_recall import precision_recall
 
 
-
 def _write_images(folder, arrays):
     folder.mkdir(parents=True, exist_ok=True)
     for i, array in enumerate(arrays):

@@ -7,10 +7,10 @@ import torch
 from torch.nn.attention import SDPBackend, sdpa_kernel
 from torch.utils.flop_counter import FlopCounterMode
 
+from adanat_cli.architectures.enat import ENAT
+from adanat_cli.architectures.uvit import UViT
+from adanat_cli.engine.flops import forward_flops, generation_flops
 from adanat_cli.errors import UsageError
-from adanat_cli.metrics.flops import forward_flops, generation_flops
-from adanat_cli.models.enat import ENAT
-from adanat_cli.models.uvit import UViT
 
 from .fakes import ToyBackbone
 

@@ -14,9 +14,9 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
+from adanat_cli.architectures.maskgit import MaskGITTransformer
 from adanat_cli.models.bundle import load_bundle
 from adanat_cli.models.converters.maskgit import _RULES as MASKGIT_RULES
-from adanat_cli.models.maskgit import MaskGITTransformer
 
 from .golden import golden_file
 
@@ -187,7 +187,7 @@ def test_enat_import_reproduces_the_golden_outputs(cli, tmp_path):
 def test_the_full_size_mage_vqgan_ddconfig_is_read_from_its_shapes():
     """The real vqgan_jax_strongaug.ckpt ships no config: its keys/shapes alone must rebuild it."""
     from adanat_cli.models.convert import vqgan_jax_from_official
-    from adanat_cli.models.importer import infer_vqgan_jax_config
+    from adanat_cli.models.formats import infer_vqgan_jax_config
 
     manifest = json.loads(golden_file("checkpoint_manifests.json").read_text())["mage_vqgan_jax_strongaug_f16"]
     state = {key: torch.empty(shape, device="meta") for key, shape in manifest.items()}

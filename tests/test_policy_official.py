@@ -10,8 +10,9 @@ import pytest
 import torch
 
 from adanat_cli.errors import ConversionError
-from adanat_cli.policy.network import PolicyNet
-from adanat_cli.policy.official import add_official_policy, policy_from_official
+from adanat_cli.models.converters.policy import policy_from_official
+from adanat_cli.models.ship import add_official_policy
+from adanat_cli.schedulers.adanat_network import PolicyNet
 
 from .golden import golden_file
 
@@ -69,7 +70,7 @@ def test_missing_or_wrong_actor_keys_are_named(tmp_path):
 
 
 def test_imported_policy_becomes_the_bundles_default_for_its_steps(cli, tmp_path):
-    from adanat_cli.models.random_bundle import make_random_bundle
+    from tests.random_bundle import make_random_bundle
 
     bundle = make_random_bundle(tmp_path / "bundle")  # U-ViT with 32-d features on a 4x4 grid
     torch.manual_seed(1)

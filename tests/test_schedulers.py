@@ -10,7 +10,6 @@ from importlib.metadata import entry_points
 import pytest
 import torch
 
-from adanat_cli.engine.state import GenerationState, StepPlan
 from adanat_cli.errors import NotFoundError, UsageError
 from adanat_cli.registry import registry
 from adanat_cli.schedulers.autonat import AutoNATScheduler, Schedule
@@ -21,6 +20,7 @@ from adanat_cli.schedulers.maskgit import (
     RootScheduler,
     SquareScheduler,
 )
+from adanat_cli.schedulers.state import GenerationState, StepPlan
 
 T = 8
 FEATURE_DIM = 8
@@ -233,8 +233,8 @@ def assert_same_plan(a: StepPlan, b: StepPlan) -> None:
 def example_kwargs(name: str, folder) -> dict:
     """Constructor arguments for schedulers that cannot be built from defaults alone."""
     if name == "adanat":  # needs a policy file: a small random one whose outputs are not all zero
-        from adanat_cli.policy.files import save_policy
-        from adanat_cli.policy.network import PolicyNet
+        from adanat_cli.schedulers.adanat_files import save_policy
+        from adanat_cli.schedulers.adanat_network import PolicyNet
 
         torch.manual_seed(0)
         actor = PolicyNet(FEATURE_DIM, (4, 4), hidden=16, pointwise=4, fc1=16, fc2=8)

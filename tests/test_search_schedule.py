@@ -9,9 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from adanat_cli.engine.search import layout, theta_from_scheduler, to_schedule
+from adanat_cli.schedulers.autonat_search import (
+    layout,
+    theta_from_scheduler,
+    to_schedule,
+)
 from adanat_cli.schedulers.build import build_scheduler
-
 
 
 @pytest.fixture
@@ -62,19 +65,17 @@ def test_resumed_search_equals_an_uninterrupted_one(cli, setup, tmp_path):
 
 
 def test_bundle_shipped_schedule_is_used_for_its_steps(cli, toy_bundle, tmp_path):
-    from adanat_cli.policy.ship import main as ship
-
     searched = tmp_path / "searched.json"
     to_schedule([0.5, 2.0, 1.0, 1.0, 0.0, 3.0], 2, "shipped").save(searched)
-    assert ship([str(tmp_path / "not-a-bundle"), str(searched)]) != 0
+    assert cli("ship", str(tmp_path / "not-a-bundle"), str(searched)).code != 0
     assert not (tmp_path / "not-a-bundle").exists()
-    assert ship([str(toy_bundle), str(searched)]) == 0
+    assert cli("ship", str(toy_bundle), str(searched)).code == 0
     config = json.loads((toy_bundle / "config.json").read_text())
     assert config["schedules"] == {"autonat": {"2": {"file": "schedules/autonat-T2.json"}}}
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "adanat-schedule"}')
     before = sorted(p.name for p in (toy_bundle / "schedules").iterdir()), (toy_bundle / "config.json").read_text()
-    assert ship([str(toy_bundle), str(broken)]) != 0  # refused before anything is copied
+    assert cli("ship", str(toy_bundle), str(broken)).code != 0  # refused before anything is copied
     assert (sorted(p.name for p in (toy_bundle / "schedules").iterdir()), (toy_bundle / "config.json").read_text()) == before
     out = tmp_path / "s"
     result = cli("sample", "-m", str(toy_bundle), "-s", "autonat", "-T", "2", "-c", "0", "-n", "1", "-o", str(out), "--trace")

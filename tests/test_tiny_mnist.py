@@ -6,15 +6,15 @@ import json
 
 import pytest
 import torch
+from adanat_cli.builds import tiny_mnist
 
+from adanat_cli.architectures.uvit import UViT
+from adanat_cli.architectures.vqgan import VQGANJax
 from adanat_cli.engine.sampling import generate_images
 from adanat_cli.metrics import load_classifier, load_fid_stats
 from adanat_cli.models.bundle import load_bundle
 from adanat_cli.models.resolve import DEFAULT_MODEL, load_model
-from adanat_cli.models.uvit import UViT
-from adanat_cli.models.vqgan import VQGANJax
 from adanat_cli.schedulers.build import build_scheduler
-from adanat_cli.zoo import tiny_mnist
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -88,7 +88,7 @@ def test_quick_build_end_to_end(tmp_path, capsys):
 
 def test_shipped_schedules_and_policies_match_their_steps(bundle):
     """Every schedule and policy the bundle ships is registered under the T it was made for."""
-    from adanat_cli.policy.files import load_policy
+    from adanat_cli.schedulers.adanat_files import load_policy
     from adanat_cli.schedulers.autonat import Schedule
 
     shipped = bundle.config.get("schedules", {})

@@ -14,8 +14,11 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import load_file
 
-from adanat_cli.models.converters.vqgan import vqgan_jax_from_official, vqgan_taming_from_official
-from adanat_cli.models.vqgan import VQGANJax, VQGANTaming
+from adanat_cli.architectures.vqgan import VQGANJax, VQGANTaming
+from adanat_cli.models.converters.vqgan import (
+    vqgan_jax_from_official,
+    vqgan_taming_from_official,
+)
 
 from .golden import golden_file
 

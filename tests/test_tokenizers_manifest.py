@@ -12,16 +12,15 @@ import json
 import pytest
 import torch
 
+from adanat_cli.architectures.vqgan import VQGANJax, VQGANTaming
 from adanat_cli.errors import ConversionError
 from adanat_cli.models.converters.vqgan import (
     vqgan_jax_from_official,
     vqgan_jax_kwargs,
     vqgan_taming_from_official,
 )
-from adanat_cli.models.vqgan import VQGANJax, VQGANTaming
 
 from .golden import golden_file
-
 
 # MAGE config/vqgan.yaml (vqgan_jax_strongaug.ckpt); the jax port ignores attn_resolutions
 MAGE_DDCONFIG = {

@@ -14,8 +14,6 @@ from PIL import Image
 from safetensors.torch import load_file
 
 
-
-
 def _class_folders(root, classes: int, per_class: int, size: int):
     rng = np.random.default_rng(0)
     for c in range(classes):
@@ -63,9 +61,7 @@ def test_training_exports_a_policy_that_samples(cli, training_setup, tmp_path, t
                   "-c", "0", "-o", str(tmp_path / "x"))
     assert wrong_t.code != 0 and "trained for T=3" in wrong_t.err
 
-    from adanat_cli.policy.ship import main as ship
-
-    assert ship([str(toy_bundle), str(run / "best.safetensors")]) == 0
+    assert cli("ship", str(toy_bundle), str(run / "best.safetensors")).code == 0
     shipped = cli("sample", "-m", str(toy_bundle), "-s", "adanat", "-T", "3", "-c", "0", "-n", "1", "-o", str(tmp_path / "y"))
     assert shipped.code == 0, shipped.err
     assert (toy_bundle / "policies" / "adanat-T3.json").is_file()
@@ -123,7 +119,7 @@ def test_classes_must_match_the_model(cli, training_setup, tmp_path):
 
 
 def test_two_processes_train_for_two_updates(tmp_path):
-    from adanat_cli.models.random_bundle import make_random_bundle
+    from tests.random_bundle import make_random_bundle
 
     torchrun = os.path.join(os.path.dirname(sys.executable), "torchrun")
     if not os.path.exists(torchrun):

@@ -7,8 +7,18 @@ import sys
 import typer
 
 from .. import __version__
-from . import compare, download, fid, import_, plugins, sample, search_schedule, train_policy
-from .errors import report, set_debug
+from ..errors import report, set_debug
+from . import (
+    compare,
+    download,
+    fid,
+    import_,
+    plugins,
+    sample,
+    search_schedule,
+    ship,
+    train_policy,
+)
 
 app = typer.Typer(
     name="adanat",
@@ -44,6 +54,7 @@ fid.register(app)
 compare.register(app)
 search_schedule.register(app)
 train_policy.register(app)
+ship.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

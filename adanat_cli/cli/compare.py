@@ -7,15 +7,15 @@ from pathlib import Path
 import typer
 
 from .. import __version__
-from ..compare_report import markdown_table, write_report
-from ..engine.compare import comparison_labels, evaluate_pair
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
 from ..errors import UsageError
+from ..evaluation.pairs import comparison_labels, evaluate_pair
+from ..evaluation.report import markdown_table, write_report
+from ..evaluation.setup import evaluation_setup
+from ..io import ensure_writable
 from ..metrics.digit_classifier import load_classifier
-from ..metrics.reference import evaluation_setup
 from ..models.resolve import DEFAULT_MODEL, load_model
-from ..outputs import ensure_writable
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from .devices import pick_device
 from .progress import step_progress

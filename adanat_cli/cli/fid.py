@@ -11,7 +11,13 @@ from rich.console import Console
 from rich.table import Table
 
 from ..errors import UsageError
-from ..metrics.fid import build_extractor, compare_sets, folder_features, load_stats, save_stats
+from ..metrics.fid import (
+    build_extractor,
+    compare_sets,
+    folder_features,
+    load_stats,
+    save_stats,
+)
 from .devices import pick_device
 
 

@@ -6,12 +6,14 @@ from pathlib import Path
 
 import typer
 
+from ..models.converters.policy import policy_from_official
 from ..models.download import bundles_root
-from ..models.importer import FORMATS, import_model
+from ..models.formats import FORMATS, import_model
+from ..models.ship import add_official_policy
 
 
 def import_command(
-    fmt: str = typer.Option(..., "--format", "-f", help=f"Checkpoint family: {', '.join(FORMATS)}."),
+    fmt: str = typer.Option(..., "--format", "-f", help=f"Checkpoint family: {', '.join(FORMATS)}, or the name of a backbone plugin that reads its own layout."),
     nnet: Path = typer.Option(..., "--nnet", help="The generator checkpoint (U-ViT nnet state dict, or MaskGIT-pytorch .pth)."),
     tokenizer: Path = typer.Option(..., "--tokenizer", help="The VQGAN checkpoint (vqgan_jax_strongaug.ckpt, or taming last.ckpt)."),
     tokenizer_config: Path = typer.Option(None, "--tokenizer-config", help="The VQGAN's model.yaml (required for maskgit)."),
@@ -30,8 +32,6 @@ def import_command(
         raise typer.BadParameter("must be a plain name", param_hint="--name")
     target = out if out is not None else bundles_root() / name
     if policy is not None:  # read it first, so a bad policy file leaves no bundle behind
-        from ..policy.official import policy_from_official
-
         policy_from_official(policy)
     typer.echo(f"converting {nnet.name} + {tokenizer.name} ({fmt})", err=True)
     split = None
@@ -45,8 +45,6 @@ def import_command(
     path = import_model(fmt, nnet, tokenizer, name, target, tokenizer_config=tokenizer_config,
                         num_heads=heads, enc_dec=split, overwrite=overwrite)
     if policy is not None:
-        from ..policy.official import add_official_policy
-
         typer.echo(f"converting policy {policy.name}", err=True)
         add_official_policy(path, policy)
     typer.echo(str(path))

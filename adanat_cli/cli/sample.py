@@ -9,11 +9,12 @@ import typer
 from .. import __version__
 from ..engine.sampling import check_request, generate_images
 from ..errors import UsageError
+from ..io import ensure_writable
 from ..models.resolve import DEFAULT_MODEL, load_model
-from ..outputs import ensure_writable, write_samples
+from ..outputs import write_samples
 from ..schedulers.build import build_scheduler, parse_scheduler_args
-from .progress import step_progress
 from .devices import pick_device
+from .progress import step_progress
 
 
 def parse_classes(values: list[str]) -> list[int]:

@@ -7,13 +7,18 @@ from pathlib import Path
 
 import typer
 
-from ..engine.compare import comparison_labels, evaluate_pair
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
-from ..engine.search import ScheduleSearch, SearchSettings, theta_from_scheduler, to_schedule
 from ..errors import UsageError
-from ..metrics.reference import evaluation_setup
+from ..evaluation.pairs import comparison_labels, evaluate_pair
+from ..evaluation.setup import evaluation_setup
 from ..models.resolve import DEFAULT_MODEL, load_model
+from ..schedulers.autonat_search import (
+    ScheduleSearch,
+    SearchSettings,
+    theta_from_scheduler,
+    to_schedule,
+)
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from .devices import pick_device
 from .progress import step_progress

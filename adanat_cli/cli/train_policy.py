@@ -10,9 +10,9 @@ from ..data.training_images import load_real_images
 from ..engine.distributed import Shard
 from ..errors import UsageError
 from ..models.resolve import DEFAULT_MODEL, load_model
-from ..policy.ppo import PolicyTrainer, TrainSettings, prepare_out
 from ..registry import registry
 from ..schedulers.build import parse_scheduler_args
+from ..training.ppo import PolicyTrainer, TrainSettings, prepare_out
 from .devices import pick_device
 from .progress import step_progress
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..models.base import Backbone
+from ..architectures.base import Backbone
 from ..schedulers.base import Scheduler
-from .state import GenerationState, StepPlan
+from ..schedulers.state import GenerationState, StepPlan
 
 # Token counts are floor(N * mask_ratio); a ratio meant to be exactly n/N may land a hair below n
 # after float arithmetic, so the floor gets this much slack (far below 1/N for any real grid).

@@ -16,6 +16,7 @@ import torch
 from ..errors import UsageError
 from ..models.bundle import ModelBundle
 from ..schedulers.base import Scheduler
+from .flops import generation_flops
 from .loop import decode, sample_seed
 
 
@@ -97,8 +98,6 @@ def generate_images(
         nfe = result.nfe
     seconds = time.perf_counter() - start
     if count_flops:  # counted after the clock stops, so it does not inflate the timing
-        from ..metrics.flops import generation_flops
-
         flops = [generation_flops(bundle.backbone, list(m.unbind(1)), u)["total"] for m, u in flops]
     merged = {k: torch.cat([t[k] for t in traces]) for k in traces[0]} if traces else None
     return Samples(

@@ -19,13 +19,14 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 from torch import nn
 
+from ..configurable import Configurable
 from ..errors import BundleError
 from ..models.bundle import read_bundle_config
 
 CLASSIFIER_TYPES = ("digit-cnn",)
 
 
-class DigitClassifier(nn.Module):
+class DigitClassifier(nn.Module, Configurable):
     """Two conv stages (3x3 conv, ReLU, 3x3 conv, ReLU, 2x2 max-pool), then FC -> ReLU -> FC.
 
     Input (B, 3, 28, 28) in [0, 1]; ``features`` is the ReLU output of the first FC layer, (B, feature_dim).
@@ -33,7 +34,6 @@ class DigitClassifier(nn.Module):
 
     def __init__(self, width: int = 32, feature_dim: int = 128, num_classes: int = 10, image_size: int = 28):
         super().__init__()
-        self.config = dict(width=width, feature_dim=feature_dim, num_classes=num_classes, image_size=image_size)
         w = width
         self.conv = nn.Sequential(
             nn.Conv2d(3, w, 3, padding=1), nn.ReLU(),

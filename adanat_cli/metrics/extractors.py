@@ -18,6 +18,9 @@ import numpy as np
 import torch
 
 from ..errors import NotFoundError, UsageError
+from ..models.resolve import resolve_model
+from .digit_classifier import load_classifier, load_fid_stats
+from .frechet import FeatureSet
 
 INCEPTION_FILE = "inception-2015-12-05.pt"
 INCEPTION_URL = "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/inception-2015-12-05.pt"
@@ -84,9 +87,6 @@ class BundleClassifierExtractor(FeatureExtractor):
     description = "Penultimate features of the digit classifier bundled with tiny-mnist (offline)."
 
     def __init__(self, model: str = "tiny-mnist") -> None:
-        from ..models.resolve import resolve_model
-        from .digit_classifier import load_classifier
-
         _, path = resolve_model(model)
         classifier = load_classifier(path)
         if classifier is None:
@@ -97,10 +97,7 @@ class BundleClassifierExtractor(FeatureExtractor):
 
     def builtin_stats(self) -> dict:
         """The real images' statistics shipped in the bundle, named after the model."""
-        from .digit_classifier import load_fid_stats
-        from .fid import FeatureSet
-
-        def load() -> "FeatureSet":
+        def load() -> FeatureSet:
             mu, sigma = load_fid_stats(self.bundle_path)
             return FeatureSet(self.model, mu.numpy(), sigma.numpy())
 

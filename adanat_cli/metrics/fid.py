@@ -20,25 +20,9 @@ from ..errors import NotFoundError, OutputExistsError, UsageError
 from ..io import write_with_atomic
 from ..registry import registry
 from .extractors import FeatureExtractor, cache_dir, extract_features
-from .frechet import feature_stats, frechet_distance
+from .frechet import FeatureSet, frechet_distance
 from .image_folder import read_image_folder
 from .precision_recall import precision_recall
-
-
-@dataclass
-class FeatureSet:
-    """Statistics of one image set; ``features`` is None when only (mu, sigma) are known."""
-
-    source: str
-    mu: np.ndarray
-    sigma: np.ndarray
-    features: np.ndarray | None = None
-    count: int = 0
-
-    @classmethod
-    def from_features(cls, source: str, features: np.ndarray) -> "FeatureSet":
-        mu, sigma = feature_stats(features)
-        return cls(source, mu, sigma, features, len(features))
 
 
 def build_extractor(name: str, device: torch.device | str = "cpu") -> FeatureExtractor:

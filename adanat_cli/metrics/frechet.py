@@ -9,6 +9,8 @@ the real-valued counterpart of dropping sqrtm's tiny imaginary parts.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
@@ -46,3 +48,19 @@ def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: 
     tr_covmean = np.sqrt(np.clip(np.linalg.eigvalsh((inner + inner.T) / 2), 0.0, None)).sum()
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(s1) + np.trace(s2) - 2.0 * tr_covmean)
+
+
+@dataclass
+class FeatureSet:
+    """Statistics of one image set; ``features`` is None when only (mu, sigma) are known."""
+
+    source: str
+    mu: np.ndarray
+    sigma: np.ndarray
+    features: np.ndarray | None = None
+    count: int = 0
+
+    @classmethod
+    def from_features(cls, source: str, features: np.ndarray) -> "FeatureSet":
+        mu, sigma = feature_stats(features)
+        return cls(source, mu, sigma, features, len(features))

@@ -20,10 +20,16 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
+from ..architectures.base import Backbone, Tokenizer
 from ..errors import BundleError
-from ..io import read_json_object, replace_dir_atomic, write_bytes_atomic, write_text_atomic
+from ..io import (
+    ensure_writable,
+    read_json_object,
+    replace_dir_atomic,
+    write_bytes_atomic,
+    write_text_atomic,
+)
 from ..registry import registry
-from .base import Backbone, Tokenizer
 from .safetensors_stream import save_streaming
 
 FORMAT = "adanat-bundle"
@@ -84,10 +90,7 @@ def save_bundle(
     entries to ``config.json`` (e.g. ``"classifier"``), never replacing the standard ones.
     """
     path = Path(path)
-    if path.exists() and not overwrite:
-        from ..errors import OutputExistsError
-
-        raise OutputExistsError(f"{path} already exists; pass --overwrite to replace it")
+    ensure_writable(path, overwrite)
     if len(classes) != backbone.num_classes:
         raise BundleError(f"{len(classes)} class names given for a backbone with {backbone.num_classes} classes")
     path.parent.mkdir(parents=True, exist_ok=True)

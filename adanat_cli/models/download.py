@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import BundleError, NotFoundError, UsageError
 from .bundle import read_bundle_config
-from .importer import import_model
+from .formats import import_model
 from .zoo import ZooEntry, ZooFile, zoo_entries, zoo_entry
 
 BUNDLES_FOLDER = "adanat-bundles"

@@ -14,8 +14,10 @@ import torch
 from ..errors import NotFoundError
 from ..registry import unknown_name_message
 from .bundle import ModelBundle, load_bundle
+from .download import bundles_root, find_converted
+from .zoo import is_zoo_name, zoo_entries
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "zoo"
+BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
 DEFAULT_MODEL = "tiny-mnist"
 
 
@@ -36,9 +38,6 @@ def resolve_model(spec: str) -> tuple[str, Path]:
     builtins = builtin_models()
     if spec in builtins:
         return spec, builtins[spec]
-    from .download import bundles_root, find_converted
-    from .zoo import is_zoo_name, zoo_entries
-
     converted = find_converted(spec)
     if converted is not None:
         return spec, converted

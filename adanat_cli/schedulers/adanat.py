@@ -6,11 +6,11 @@ from typing import ClassVar
 
 import torch
 
-from ..engine.state import GenerationState, StepPlan
 from ..errors import UsageError
-from ..policy.actions import actions_to_plan
-from ..policy.files import load_policy
+from .adanat_actions import actions_to_plan
+from .adanat_files import load_policy
 from .base import Scheduler
+from .state import GenerationState, StepPlan
 
 
 class AdaNATScheduler(Scheduler):

@@ -22,10 +22,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..engine.state import GenerationState, StepPlan
 from ..errors import UsageError
 from ..io import read_json_object, write_text_atomic
 from .base import Scheduler
+from .state import GenerationState, StepPlan
 
 FORMAT = "adanat-schedule"
 VERSION = 1

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
-from ..engine.state import GenerationState, StepPlan
 from ..errors import UsageError
 from .base import Scheduler
+from .state import GenerationState, StepPlan
 
 SCHEDULES = ("constant", "linear")
 MIN_SAMPLE_TEMP = 1e-3  # ENAT's floor, so a decaying tau1 never divides the logits by zero

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 
 import torch
 
+from ...architectures.enat import ENAT
 from ...errors import ConversionError
-from ..enat import ENAT
 from .strict import assign_strict, require_keys, square_side
 from .uvit import PrefixRules, require, strip_wrappers, unwrap
 

@@ -6,8 +6,8 @@ from collections.abc import Mapping
 
 import torch
 
+from ...architectures.maskgit import MaskGITTransformer
 from ...errors import ConversionError
-from ..maskgit import MaskGITTransformer
 from .strict import assign_strict, require_keys, square_side
 from .uvit import PrefixRules, require, unwrap
 

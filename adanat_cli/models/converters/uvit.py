@@ -11,8 +11,8 @@ from collections.abc import Mapping
 
 import torch
 
+from ...architectures.uvit import UViT
 from ...errors import ConversionError
-from ..uvit import UViT
 from .strict import assign_strict, require_keys, square_side
 
 WRAPPER_PREFIXES = ("module.", "_orig_mod.")

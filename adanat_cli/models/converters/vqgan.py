@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
+from ...architectures.vqgan import VQGANJax, VQGANTaming
 from ...errors import ConversionError
-from ..vqgan import VQGANJax, VQGANTaming
 from .strict import assign_strict
 
 # ddconfig keys of taming's Encoder/Decoder that do not change the inference architecture

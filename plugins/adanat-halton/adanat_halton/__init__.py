@@ -8,9 +8,8 @@ from typing import Any, ClassVar
 
 import torch
 
-from adanat_cli.engine.state import GenerationState, StepPlan
 from adanat_cli.errors import UsageError
-from adanat_cli.schedulers import Scheduler
+from adanat_cli.schedulers import GenerationState, Scheduler, StepPlan
 
 __all__ = ["HaltonScheduler", "halton_order", "revealed_after_step"]
 __version__ = "0.1.0"

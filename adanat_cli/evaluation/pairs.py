@@ -1,0 +1,114 @@
+"""Scheduler comparison: every (scheduler, steps) pair sees the same classes and the same seeds.
+
+``run_comparison`` generates ``num`` images per pair (sample i has class ``classes[i % len]`` and the
+seed of index i), measures FID / precision / recall against a reference in one feature space, class
+accuracy with the bundle's classifier when it has one, forward passes and speed. Work is sharded over
+processes batch by batch (see ``distributed.Shard``); results are identical for any process count.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..engine.distributed import Shard
+from ..engine.flops import supports_flops
+from ..engine.sampling import generate_images
+from ..metrics.extractors import FeatureExtractor, extract_features, to_uint8
+from ..metrics.fid import FeatureSet, compare_sets
+from ..models.bundle import ModelBundle
+from ..schedulers.base import Scheduler
+
+
+@dataclass
+class PairResult:
+    scheduler: str
+    config: dict[str, Any]
+    steps: int
+    fid: float
+    precision: float | None
+    recall: float | None
+    class_accuracy: float | None
+    nfe: int
+    gflops_per_image: float | None
+    seconds_per_image: float
+    images_per_second: float
+    adaptive: bool
+    preview: np.ndarray = field(repr=False)  # (columns, H, W, 3) uint8, the first images
+    trace: dict[str, np.ndarray] | None = field(default=None, repr=False)  # name -> (M, T)
+
+    def to_json(self) -> dict[str, Any]:
+        keys = ("scheduler", "config", "steps", "fid", "precision", "recall", "class_accuracy", "nfe",
+                "gflops_per_image", "seconds_per_image", "images_per_second", "adaptive")
+        return {k: getattr(self, k) for k in keys}
+
+
+def comparison_labels(classes: list[int], num: int) -> list[int]:
+    return [classes[i % len(classes)] for i in range(num)]
+
+
+@torch.inference_mode()
+def evaluate_pair(
+    bundle: ModelBundle,
+    scheduler: Scheduler,
+    steps: int,
+    labels: list[int],
+    seed: int,
+    batch_size: int,
+    extractor: FeatureExtractor,
+    reference: FeatureSet,
+    classifier: torch.nn.Module | None,
+    shard: Shard,
+    device: torch.device,
+    preview: int = 8,
+    on_step: Callable[[], None] | None = None,
+) -> PairResult:
+    count = len(labels)
+    batches = [(lo, min(lo + batch_size, count)) for lo in range(0, count, batch_size)]
+    mine = []
+    for b in shard.my_batches(len(batches)):
+        lo, hi = batches[b]
+        samples = generate_images(bundle, scheduler, labels[lo:hi], steps, seed=seed, batch_size=hi - lo,
+                                  indices=range(lo, hi), trace=scheduler.uses_features, device=device,
+                                  on_step=on_step, count_flops=supports_flops(bundle.backbone))
+        pixels = to_uint8(samples.images)
+        features = extract_features(pixels, extractor, batch_size=hi - lo, device=device)
+        predicted = None
+        if classifier is not None:
+            predicted = classifier(samples.images.to(device)).argmax(-1).cpu().numpy()
+        trace = {k: v.numpy() for k, v in samples.trace.items()} if samples.trace else None
+        flops = samples.flops.double().sum().item() if samples.flops is not None else None
+        mine.append((b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds, samples.nfe, flops))
+    gathered = sorted(shard.gather(mine), key=lambda item: item[0])
+    busiest = max(shard.gather([sum(item[5] for item in mine)]))  # the slowest process's generation time
+
+    features = np.concatenate([g[1] for g in gathered])
+    generated = FeatureSet.from_features(f"{scheduler.name} T={steps}", features)
+    metrics = compare_sets(generated, reference)
+    accuracy = None
+    if classifier is not None:
+        predicted = np.concatenate([g[2] for g in gathered])
+        accuracy = float((predicted == np.asarray(labels)).mean())
+    traces = [g[4] for g in gathered if g[4] is not None]
+    trace = {k: np.concatenate([t[k] for t in traces]) for k in traces[0]} if traces else None
+    generation_seconds = sum(g[5] for g in gathered)
+    return PairResult(
+        scheduler=scheduler.name,
+        config=dict(scheduler.config),
+        steps=steps,
+        fid=metrics.fid,
+        precision=metrics.precision,
+        recall=metrics.recall,
+        class_accuracy=accuracy,
+        nfe=gathered[0][6],
+        gflops_per_image=None if gathered[0][7] is None else sum(g[7] for g in gathered) / count / 1e9,
+        seconds_per_image=generation_seconds / count,
+        images_per_second=count / busiest if busiest > 0 else float("inf"),
+        adaptive=scheduler.uses_features,
+        preview=np.concatenate([g[3] for g in gathered])[:preview],
+        trace=trace,
+    )

@@ -1,0 +1,68 @@
+"""Shipping a trained policy or a searched schedule inside a model bundle, as the default of
+``--scheduler adanat`` / ``--scheduler autonat`` at its T (the ``adanat ship`` command).
+
+A policy is copied to ``BUNDLE/policies/adanat-T<steps>.safetensors`` (with its ``.json``) and
+registered in config.json under ``"schedules": {"adanat": {"<steps>": {"policy": ...}}}``; a schedule
+goes to ``BUNDLE/schedules/autonat-T<steps>.json``, under ``"schedules": {"autonat": {"<steps>":
+{"file": ...}}}``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from ..errors import ConversionError
+from ..schedulers.adanat_files import load_policy, save_policy
+from ..schedulers.autonat import Schedule
+from .bundle import add_to_bundle, load_bundle, read_bundle_config
+from .converters.policy import policy_from_official
+
+
+def ship_policy(bundle_path: str | Path, policy_file: str | Path, recommend: bool = False) -> Path:
+    """Copy the policy into the bundle; with ``recommend`` also make ``adanat`` at the policy's number
+    of steps the bundle's recommended scheduler."""
+    bundle = load_bundle(bundle_path)
+    _, meta = load_policy(policy_file)
+    backbone = bundle.backbone
+    if meta["feature_dim"] != backbone.feature_dim or list(meta["grid"]) != list(backbone.grid):
+        raise ConversionError(
+            f"{policy_file}: the policy reads {meta['feature_dim']}-d features on a {meta['grid'][0]}x{meta['grid'][1]} "
+            f"grid; the model has {backbone.feature_dim}-d features on {backbone.grid[0]}x{backbone.grid[1]}"
+        )
+    relative = f"policies/adanat-T{meta['steps']}.safetensors"
+    policy_file = Path(policy_file)
+    files = {relative: policy_file}
+    if policy_file.with_suffix(".json").is_file():
+        files[relative.replace(".safetensors", ".json")] = policy_file.with_suffix(".json")
+    updates = {"schedules": {"adanat": {str(meta["steps"]): {"policy": relative}}}}
+    if recommend:
+        updates["recommended"] = {"scheduler": "adanat", "steps": meta["steps"], "scheduler_config": {}}
+    add_to_bundle(bundle_path, files, updates)
+    return Path(bundle_path) / relative
+
+
+def ship_schedule(bundle_path: str | Path, schedule_file: str | Path) -> Path:
+    """Copy an AutoNAT schedule file into the bundle as ``autonat``'s default at its number of steps."""
+    read_bundle_config(bundle_path)  # not a bundle: fails here, before anything is written
+    schedule = Schedule.load(schedule_file)
+    relative = f"schedules/autonat-T{schedule.steps}.json"
+    add_to_bundle(bundle_path, {relative: Path(schedule_file)},
+                  {"schedules": {"autonat": {str(schedule.steps): {"file": relative}}}})
+    return Path(bundle_path) / relative
+
+
+def ship_file(bundle_path: str | Path, file: str | Path, recommend: bool = False) -> Path:
+    """Ship a policy (``*.safetensors``) or a schedule (``*.json``), by its suffix."""
+    if str(file).endswith(".json"):
+        return ship_schedule(bundle_path, file)
+    return ship_policy(bundle_path, file, recommend=recommend)
+
+
+def add_official_policy(bundle_path: str | Path, checkpoint: str | Path) -> Path:
+    """Convert an official AdaNAT policy checkpoint and ship it in a bundle as its recommendation."""
+    bundle = load_bundle(bundle_path)
+    actor, meta = policy_from_official(checkpoint, grid=bundle.backbone.grid)
+    meta["model"] = bundle.name
+    with tempfile.TemporaryDirectory() as tmp:
+        return ship_policy(bundle_path, save_policy(Path(tmp) / "policy.safetensors", actor, meta), recommend=True)

@@ -1,0 +1,311 @@
+"""PPO training of an AdaNAT policy (REFERENCE §2), on one or several processes.
+
+One update: collect ``trajectories`` generations with actions sampled around the actor's mean (std
+fixed, decayed at milestones); score the final images with the reward model (γ = 1, so every step's
+return is the final reward); normalise returns over all processes; ``epochs`` full-batch passes of
+loss = −min(r·A, clip(r, 1±ε)·A) + 0.5·MSE(V, R) − 0.01·H with A = R − V_old; then let the reward
+model learn (the discriminator's 5 steps). All randomness is derived from (seed, update, sample
+index), so a resumed run continues exactly and results do not depend on the batch size.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..engine.distributed import Shard
+from ..engine.sampling import generate_images
+from ..errors import OutputExistsError, UsageError
+from ..evaluation.pairs import comparison_labels, evaluate_pair
+from ..evaluation.setup import evaluation_setup
+from ..io import write_text_atomic, write_with_atomic
+from ..metrics.extractors import FeatureExtractor
+from ..metrics.fid import FeatureSet
+from ..models.bundle import ModelBundle
+from ..registry import registry
+from ..schedulers.adanat import AdaNATScheduler
+from ..schedulers.adanat_files import save_policy
+from ..schedulers.adanat_network import PolicyNet, StaticTable
+from .rewards import RewardContext, RewardModel
+from .rollout import ExploringPolicy
+
+CHECKPOINT_FORMAT = "adanat-policy-training"
+EVAL_SEED = 999  # evaluation images during training; keep apart from reported evaluations (seed 0)
+
+
+@dataclass
+class TrainSettings:
+    steps: int = 8
+    updates: int = 100
+    trajectories: int = 4096
+    batch_size: int = 128
+    lr: float = 1e-5
+    epochs: int = 5
+    clip: float = 0.2
+    value_coef: float = 0.5
+    entropy_coef: float = 0.01
+    action_std: float = 0.6
+    std_decay: float = 0.3
+    std_milestones: list[int] = field(default_factory=lambda: [500])
+    min_std: float = 0.1
+    residual: bool = True
+    static: bool = False
+    reward: str = "adversarial"
+    reward_options: dict[str, Any] = field(default_factory=dict)
+    network: dict[str, int] = field(default_factory=dict)
+    seed: int = 0
+    eval_every: int = 10
+    eval_num: int = 500
+    checkpoint_every: int = 5
+    chunk: int = 1024
+
+    def std_at(self, update: int) -> float:
+        reductions = sum(update >= m for m in self.std_milestones)
+        return max(self.action_std - reductions * self.std_decay, self.min_std)
+
+
+class ActorCritic(nn.Module):
+    def __init__(self, actor: nn.Module, critic: nn.Module):
+        super().__init__()
+        self.actor, self.critic = actor, critic
+
+    def forward(self, features: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.actor(features, step), self.critic(features, step).squeeze(-1)
+
+
+def gaussian_log_prob(actions: torch.Tensor, mean: torch.Tensor, std: float) -> torch.Tensor:
+    """log N(actions; mean, std² I), summed over the action dimensions -> (B,)."""
+    return (-((actions - mean) ** 2) / (2 * std**2) - math.log(std) - 0.5 * math.log(2 * math.pi)).sum(-1)
+
+
+def gaussian_entropy(dim: int, std: float) -> float:
+    return dim * (0.5 + 0.5 * math.log(2 * math.pi) + math.log(std))
+
+
+def _update_seed(seed: int, update: int, salt: int) -> int:
+    return int(np.random.SeedSequence([seed, update, salt]).generate_state(1)[0])
+
+
+class PolicyTrainer:
+    def __init__(
+        self,
+        bundle: ModelBundle,
+        settings: TrainSettings,
+        real_images: torch.Tensor,
+        real_labels: torch.Tensor,
+        out: Path,
+        device: torch.device,
+        shard: Shard | None = None,
+    ) -> None:
+        self.bundle, self.settings, self.out, self.device = bundle, settings, Path(out), device
+        self.shard = shard or Shard()
+        backbone = bundle.backbone
+        torch.manual_seed(settings.seed)
+        net = dict(settings.network)
+        if settings.static:
+            actor: nn.Module = StaticTable(settings.steps)
+        else:
+            actor = PolicyNet(backbone.feature_dim, backbone.grid, out_dim=4, **net)
+        critic = PolicyNet(backbone.feature_dim, backbone.grid, out_dim=1, **net)
+        self.model = ActorCritic(actor, critic).to(device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=settings.lr)
+        self.trained = self.model
+        context = RewardContext(bundle, real_images, real_labels, device, settings.seed, bundle.evaluation)
+        self.reward: RewardModel = registry.get("rewards", settings.reward)(context, **settings.reward_options)
+        if self.shard.num_processes > 1:
+            ddp = lambda m: nn.parallel.DistributedDataParallel(m)  # noqa: E731  (gloo on CPU, NCCL on GPU)
+            self.trained = ddp(self.model)
+            self.reward.wrap(ddp)
+        self.update = 0
+        self.best_fid = math.inf
+        self.evaluator: tuple[FeatureExtractor, FeatureSet] | None = None
+
+    # -- rollouts -----------------------------------------------------------------------------------
+    def collect(self, update: int, std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """This process's share of one update's trajectories: features (M,T,N,D), actions (M,T,4),
+        images (M,3,H,W) in [0,1], labels (M,)."""
+        s = self.settings
+        count = s.trajectories
+        label_rng = np.random.default_rng(_update_seed(s.seed, update, 1))
+        labels = label_rng.integers(0, self.bundle.backbone.num_classes, count).tolist()
+        base_seed = _update_seed(s.seed, update, 2)
+        batches = [(lo, min(lo + s.batch_size, count)) for lo in range(0, count, s.batch_size)]
+        scheduler = ExploringPolicy(self.model.actor, std, s.residual)
+        features, actions, images, mine = [], [], [], []
+        self.model.eval()
+        for b in self.shard.my_batches(len(batches)):
+            lo, hi = batches[b]
+            samples = generate_images(self.bundle, scheduler, labels[lo:hi], s.steps, seed=base_seed,
+                                      batch_size=hi - lo, indices=range(lo, hi), device=self.device)
+            f, a = scheduler.trajectories()
+            features.append(f.clone())  # clone: leave inference mode's tensors behind
+            actions.append(a.clone())
+            images.append(samples.images.clone())
+            mine.extend(labels[lo:hi])
+        return torch.cat(features), torch.cat(actions), torch.cat(images), torch.tensor(mine, dtype=torch.long)
+
+    # -- one PPO update -----------------------------------------------------------------------------
+    def ppo_step(self, features: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, std: float) -> dict[str, float]:
+        s = self.settings
+        m, t = actions.shape[:2]
+        feats = features.flatten(0, 1).to(self.device)  # (M*T, N, D)
+        acts = actions.flatten(0, 1).to(self.device)  # (M*T, 4)
+        steps = torch.arange(t, device=self.device).repeat(m)  # (M*T,)
+        returns = rewards.to(self.device).repeat_interleave(t)  # γ = 1: every step returns the final reward
+        everyone = torch.tensor(self.shard.gather(rewards.tolist()), dtype=torch.float64)
+        mean, spread = everyone.mean().item(), everyone.std().item() if len(everyone) > 1 else 0.0
+        returns = (returns - mean) / (spread + 1e-7)
+        chunks = [slice(i, min(i + s.chunk, len(acts))) for i in range(0, len(acts), s.chunk)]
+        with torch.no_grad():
+            old_mean, old_value = zip(*(self.model(feats[c], steps[c]) for c in chunks))
+            old_logp = gaussian_log_prob(acts, torch.cat(old_mean), std)
+            advantages = returns - torch.cat(old_value)
+        entropy = gaussian_entropy(acts.shape[1], std)
+        self.model.train()
+        total = len(acts)
+        for _ in range(s.epochs):
+            self.optimizer.zero_grad(set_to_none=True)
+            for i, c in enumerate(chunks):
+                last = i == len(chunks) - 1
+                sync = contextlib.nullcontext() if last or self.trained is self.model else self.trained.no_sync()
+                with sync:
+                    new_mean, value = self.trained(feats[c], steps[c])
+                    ratio = torch.exp(gaussian_log_prob(acts[c], new_mean, std) - old_logp[c])
+                    surrogate = torch.min(ratio * advantages[c], ratio.clamp(1 - s.clip, 1 + s.clip) * advantages[c])
+                    loss = (-surrogate.sum() + s.value_coef * ((value - returns[c]) ** 2).sum()) / total
+                    loss = loss - s.entropy_coef * entropy * (c.stop - c.start) / total
+                    loss.backward()
+            self.optimizer.step()
+        return {"reward_mean": mean, "reward_std": spread, "action_std": std, "ppo_loss": float(loss.item())}
+
+    # -- evaluation, checkpoints, export -----------------------------------------------------------------
+    def policy_meta(self) -> dict[str, Any]:
+        b, s = self.bundle.backbone, self.settings
+        return {"feature_dim": b.feature_dim, "grid": list(b.grid), "steps": s.steps, "residual": s.residual,
+                "model": self.bundle.name,
+                "training": {"updates": self.update, "reward": s.reward, "static": s.static, "seed": s.seed,
+                             "trajectories_per_update": s.trajectories, "lr": s.lr, "best_eval_fid": self.best_fid}}
+
+    def export(self, path: Path) -> Path:
+        return save_policy(path, self.model.actor, self.policy_meta())
+
+    def evaluate(self) -> float:
+
+        if self.evaluator is None:  # built once: the extractor and the real features do not change
+            self.evaluator = evaluation_setup(self.bundle.evaluation, self.device)[1:]
+        extractor, reference = self.evaluator
+        candidate = self.out / "eval-candidate.safetensors"
+        if self.shard.is_main:
+            self.export(candidate)
+        self.shard.wait()
+        scheduler = AdaNATScheduler(policy=str(candidate))
+        labels = comparison_labels(list(range(self.bundle.backbone.num_classes)), self.settings.eval_num)
+        result = evaluate_pair(self.bundle, scheduler, self.settings.steps, labels, EVAL_SEED,
+                               self.settings.batch_size, extractor, reference, None, self.shard, self.device)
+        if result.fid < self.best_fid:
+            self.best_fid = result.fid
+            if self.shard.is_main:
+                self.export(self.out / "best.safetensors")
+        return result.fid
+
+    def checkpoint_path(self) -> Path:
+        return self.out / "checkpoint.pt"
+
+    def save_checkpoint(self) -> None:
+        if not self.shard.is_main:
+            return
+        state = {
+            "format": CHECKPOINT_FORMAT,
+            "update": self.update,
+            "best_fid": self.best_fid,
+            "settings": asdict(self.settings),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "reward": self.reward.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+        }
+        write_with_atomic(self.checkpoint_path(), lambda tmp: torch.save(state, tmp))
+
+    def load_checkpoint(self) -> None:
+        path = self.checkpoint_path()
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=True)
+        except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is one clear error
+            raise UsageError(f"cannot resume from {path}: {type(err).__name__}: {err}") from None
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise UsageError(f"{path} is not an adanat policy-training checkpoint")
+        saved = TrainSettings(**state["settings"])
+        for key in ("steps", "static", "residual", "reward", "seed", "trajectories", "network"):
+            if getattr(saved, key) != getattr(self.settings, key):
+                raise UsageError(f"cannot resume: {path} was trained with {key}={getattr(saved, key)!r}, "
+                                 f"not {getattr(self.settings, key)!r}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.reward.load_state_dict(state["reward"])
+        torch.set_rng_state(state["torch_rng"].cpu())
+        self.update, self.best_fid = int(state["update"]), float(state["best_fid"])
+
+    # -- the loop -------------------------------------------------------------------------------------
+    def run(self, on_update: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        s = self.settings
+        log_path = self.out / "train.jsonl"
+        if self.shard.is_main:
+            _truncate_log(log_path, self.update)
+            write_text_atomic(self.out / "settings.json", json.dumps(asdict(s), indent=2) + "\n")
+        record: dict[str, Any] = {}
+        while self.update < s.updates:
+            began = time.perf_counter()
+            std = s.std_at(self.update)
+            features, actions, images, labels = self.collect(self.update, std)
+            rewards = self.reward(images, labels).float().cpu()
+            record = {"update": self.update + 1, **self.ppo_step(features, actions, rewards, std)}
+            record.update(self.reward.update(images, labels, self.update))
+            self.update += 1
+            if s.eval_every and (self.update % s.eval_every == 0 or self.update == s.updates):
+                record["eval_fid"] = self.evaluate()
+                record["best_eval_fid"] = self.best_fid
+            record["seconds"] = round(time.perf_counter() - began, 3)
+            if self.shard.is_main:
+                with open(log_path, "a", encoding="utf-8") as log:
+                    log.write(json.dumps(record) + "\n")
+            if self.update % s.checkpoint_every == 0 or self.update == s.updates:
+                self.save_checkpoint()
+            if on_update is not None:
+                on_update(record)
+        if self.shard.is_main:
+            self.export(self.out / "policy.safetensors")
+        self.shard.wait()
+        return record
+
+
+def _truncate_log(path: Path, update: int) -> None:
+    """Drop log lines of updates after ``update`` (written before a crash, then redone on resume)."""
+    if not path.exists():
+        return
+    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["update"] <= update]
+    write_text_atomic(path, "".join(line + "\n" for line in kept))
+
+
+def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
+    out = Path(out)
+    if resume:
+        if not (out / "checkpoint.pt").is_file():
+            raise UsageError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist")
+        return
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise OutputExistsError(f"{out} already exists; pass --resume to continue it or --overwrite to start afresh")
+    if out.exists() and overwrite:
+        import shutil
+
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,169 @@
+"""Reward models for policy training, registered under ``adanat.rewards``.
+
+A reward model scores final images: ``__call__(images (B,3,H,W) in [0,1], labels (B,)) -> (B,)``.
+``update(fake_images, fake_labels, step)`` lets an adversarial reward keep learning (others do
+nothing), and ``state_dict``/``load_state_dict`` put it in training checkpoints. ``wrap(wrapper)`` lets a
+multi-process run wrap the trainable networks for gradient averaging.
+
+- ``adversarial`` (AdaNAT's choice): reward = sigmoid(D(x, y)) from a discriminator trained alongside
+  the policy with non-saturating BCE, Adam(lr 1e-4, betas (0.5, 0.999)).
+- ``fid``: minus the FID of the batch the image was generated in, in the model's feature space
+  (the paper's ablation; the policy learns to game the metric).
+- ``classifier``: a frozen classifier's probability of the requested class (the "pretrained reward
+  model" ablation; diversity collapses).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+from ..evaluation.setup import evaluation_setup
+from ..metrics.digit_classifier import load_classifier
+from ..metrics.extractors import extract_features, to_uint8
+from ..metrics.frechet import feature_stats, frechet_distance
+from .discriminator import ProjectionDiscriminator, discriminator_loss
+
+
+@dataclass
+class RewardContext:
+    """What a reward model may use: the model, real images (float [0,1]) with labels, a device,
+    an evaluation spec (extractor, reference) and a seed for its own randomness."""
+
+    bundle: Any
+    real_images: torch.Tensor
+    real_labels: torch.Tensor
+    device: torch.device
+    seed: int
+    evaluation: dict
+
+
+class RewardModel:
+    name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+
+    def __init__(self, context: RewardContext, **options: Any) -> None:
+        self.context = context
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def update(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, step: int) -> dict[str, float]:
+        return {}
+
+    def wrap(self, wrapper) -> None:
+        """Let a multi-process trainer wrap the trainable networks (e.g. in DistributedDataParallel)."""
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        pass
+
+
+class AdversarialReward(RewardModel):
+    """sigmoid(D(x, y)) from a class-conditional discriminator trained alongside the policy."""
+
+    name = "adversarial"
+    description = "sigmoid(D(x, y)) of a discriminator that keeps learning (AdaNAT's adversarial reward)."
+
+    def __init__(self, context: RewardContext, d_steps: int = 5, d_lr: float = 1e-4, d_width: int = 32,
+                 d_batch: int = 128) -> None:
+        super().__init__(context)
+        bundle = context.bundle
+        torch.manual_seed(context.seed + 7)
+        self.discriminator = ProjectionDiscriminator(bundle.backbone.num_classes, max(bundle.image_size), d_width)
+        self.discriminator.to(context.device)
+        self.wrapped: nn.Module = self.discriminator
+        self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=d_lr, betas=(0.5, 0.999))
+        self.d_steps, self.d_batch = d_steps, d_batch
+
+    def wrap(self, wrapper) -> None:
+        self.wrapped = wrapper(self.discriminator)
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        self.discriminator.eval()
+        return torch.sigmoid(self.discriminator(images.to(self.context.device), labels.to(self.context.device)))
+
+    def update(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, step: int) -> dict[str, float]:
+        """``d_steps`` discriminator steps on the given fakes (cut into batches) and as many real batches."""
+        self.discriminator.train()
+        ctx = self.context
+        generator = torch.Generator().manual_seed(ctx.seed * 1_000_003 + step)
+        n_fake = fake_images.shape[0]
+        accuracy, loss_sum = 0.0, 0.0
+        for i in range(self.d_steps):
+            fake_idx = torch.randint(0, n_fake, (min(self.d_batch, n_fake),), generator=generator)
+            real_idx = torch.randint(0, ctx.real_images.shape[0], (len(fake_idx),), generator=generator)
+            real_x, real_y = ctx.real_images[real_idx].to(ctx.device), ctx.real_labels[real_idx].to(ctx.device)
+            fake_x, fake_y = fake_images[fake_idx].to(ctx.device), fake_labels[fake_idx].to(ctx.device)
+            logits = self.wrapped(torch.cat([real_x, fake_x]), torch.cat([real_y, fake_y]))
+            real_logits, fake_logits = logits[: len(real_x)], logits[len(real_x):]
+            loss = discriminator_loss(real_logits, fake_logits)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            accuracy += 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean()).item()
+            loss_sum += loss.item()
+        return {"d_loss": loss_sum / self.d_steps, "d_acc": accuracy / self.d_steps}
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"discriminator": self.discriminator.state_dict(), "optimizer": self.optimizer.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.discriminator.load_state_dict(state["discriminator"])
+        self.optimizer.load_state_dict(state["optimizer"])
+
+
+class FidReward(RewardModel):
+    """Minus the FID of each image's batch against the reference statistics (one value per batch)."""
+
+    name = "fid"
+    description = "Minus the batch FID in the model's feature space (the paper's metric-gaming ablation)."
+
+    def __init__(self, context: RewardContext, reward_batch: int = 128) -> None:
+        super().__init__(context)
+
+        _, self.extractor, self.reference = evaluation_setup(context.evaluation, context.device)
+        self.reward_batch = reward_batch
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+
+        rewards = torch.empty(images.shape[0])
+        for lo in range(0, images.shape[0], self.reward_batch):
+            chunk = images[lo : lo + self.reward_batch]
+            if chunk.shape[0] < 2:
+                rewards[lo:] = rewards[lo - 1] if lo else 0.0
+                continue
+            features = extract_features(to_uint8(chunk), self.extractor, device=self.context.device)
+            mu, sigma = feature_stats(features)
+            rewards[lo : lo + len(chunk)] = -frechet_distance(mu, sigma, self.reference.mu, self.reference.sigma)
+        return rewards
+
+
+class ClassifierReward(RewardModel):
+    """A frozen classifier's softmax probability of the requested class."""
+
+    name = "classifier"
+    description = "A frozen classifier's confidence in the requested class (the reward-model ablation)."
+
+    def __init__(self, context: RewardContext) -> None:
+        super().__init__(context)
+
+        classifier = load_classifier(context.bundle.path)
+        if classifier is None:
+            raise UsageError(f"model '{context.bundle.name}' ships no classifier for the classifier reward")
+        self.classifier = classifier.to(context.device).eval()
+
+    @torch.no_grad()
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        probs = torch.softmax(self.classifier(images.to(self.context.device)), dim=-1)
+        return probs.gather(1, labels.to(self.context.device)[:, None]).squeeze(1)
+
+

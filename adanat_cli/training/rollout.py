@@ -1,0 +1,51 @@
+"""Trajectories for PPO: the decoding loop with actions *sampled* around the actor's mean.
+
+``ExploringPolicy`` is a scheduler used only by the trainer: at every step it draws
+a = mean + std·ε with one generator per sample (seeded from the sample's seed, so trajectories do not
+depend on batch size or process count), and records what PPO needs: the features the actor saw,
+the step, and the action.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+from torch import nn
+
+from ..schedulers.adanat_actions import actions_to_plan
+from ..schedulers.base import Scheduler
+from ..schedulers.state import GenerationState, StepPlan
+
+_NOISE_SALT = 0x5EED_AC7  # keeps exploration noise apart from the engine's own per-sample streams
+
+
+class ExploringPolicy(Scheduler):
+    name: ClassVar[str] = "adanat-exploring"
+    uses_features: ClassVar[bool] = True
+
+    def __init__(self, actor: nn.Module, std: float, residual: bool, record: bool = True) -> None:
+        self.actor, self.std, self.residual, self.record = actor, std, residual, record
+        self.features: list[torch.Tensor] = []
+        self.actions: list[torch.Tensor] = []
+        self._generators: list[torch.Generator] = []
+
+    def reset(self, batch: int, steps: int) -> None:
+        self.features, self.actions, self._generators = [], [], []
+
+    def plan(self, state: GenerationState) -> StepPlan:
+        features = state.features.float()
+        if state.step == 0:
+            self._generators = [torch.Generator().manual_seed(s ^ _NOISE_SALT) for s in state.sample_seeds]
+        step = torch.full((state.batch,), state.step, dtype=torch.long, device=features.device)
+        mean = self.actor(features, step)  # (B, 4)
+        noise = torch.stack([torch.randn(mean.shape[1], generator=g) for g in self._generators]).to(mean.device)
+        actions = mean + self.std * noise
+        if self.record:
+            self.features.append(features.clone())
+            self.actions.append(actions.clone())
+        return actions_to_plan(actions, state.step, state.steps, self.residual)
+
+    def trajectories(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (B, T, N, D) and actions (B, T, 4) of the last generation."""
+        return torch.stack(self.features, dim=1), torch.stack(self.actions, dim=1)
