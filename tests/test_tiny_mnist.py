@@ -6,10 +6,10 @@ import json
 
 import pytest
 import torch
-from adanat_cli.builds import tiny_mnist
 
 from adanat_cli.architectures.uvit import UViT
 from adanat_cli.architectures.vqgan import VQGANJax
+from adanat_cli.builds import tiny_mnist
 from adanat_cli.engine.sampling import generate_images
 from adanat_cli.metrics import load_classifier, load_fid_stats
 from adanat_cli.models.bundle import load_bundle

@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from adanat_cli.builds import tiny_mnist_enat
 
 from adanat_cli.architectures.enat import ENAT
+from adanat_cli.builds import tiny_mnist_enat
 from adanat_cli.builds.tiny_mnist import mask_tokens
 from adanat_cli.metrics import load_classifier
 from adanat_cli.models.bundle import load_bundle

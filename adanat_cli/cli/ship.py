@@ -15,13 +15,11 @@ def ship_command(
     file: Path = typer.Argument(..., help="A policy (.safetensors, from train-policy) or a schedule (.json, from search-schedule)."),
     recommend: bool = typer.Option(False, "--recommend", help="Policies only: also make adanat at its T the model's recommended scheduler."),
 ) -> None:
-    """Copy FILE into the bundle and register it as the default of `--scheduler adanat` (a policy)
-    or `--scheduler autonat` (a schedule) at its number of steps. The bundle's config.json is
-    rewritten last and atomically, so a refused file leaves the bundle as it was.
+    """Put a trained policy or a searched schedule inside a model bundle.
 
-    Examples:
-      adanat ship ./my-bundle runs/tiny-mnist-T8/best.safetensors
-      adanat ship ./my-bundle runs/autonat-T4.json
+    FILE becomes the default of `--scheduler adanat` (a policy) or `--scheduler autonat` (a schedule) at its number of steps. The bundle's config.json is rewritten last and atomically, so a refused file leaves the bundle as it was.
+
+    Examples: `adanat ship ./my-bundle runs/my-T8/best.safetensors` and `adanat ship ./my-bundle runs/autonat-T4.json`
     """
     _, path = resolve_model(model)
     typer.echo(str(ship_file(path, file, recommend=recommend)))

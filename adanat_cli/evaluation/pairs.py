@@ -1,9 +1,10 @@
-"""Scheduler comparison: every (scheduler, steps) pair sees the same classes and the same seeds.
+"""Evaluating one (scheduler, steps) pair: every pair sees the same classes and the same seeds.
 
-``run_comparison`` generates ``num`` images per pair (sample i has class ``classes[i % len]`` and the
-seed of index i), measures FID / precision / recall against a reference in one feature space, class
-accuracy with the bundle's classifier when it has one, forward passes and speed. Work is sharded over
-processes batch by batch (see ``distributed.Shard``); results are identical for any process count.
+``evaluate_pair`` generates one image per label (sample i has the seed of index i), measures FID /
+precision / recall against a reference in one feature space, class accuracy with the bundle's
+classifier when it has one, forward passes, FLOPs and speed. ``compare``, ``search-schedule`` and
+the training evaluation all call it. Work is sharded over processes batch by batch (see
+``engine.distributed.Shard``); results are identical for any process count.
 """
 
 from __future__ import annotations
@@ -47,6 +48,20 @@ class PairResult:
         return {k: getattr(self, k) for k in keys}
 
 
+@dataclass
+class BatchResult:
+    """What one process measured on one batch, before the results of all processes are gathered."""
+
+    index: int  # the batch's position, which orders the gathered batches
+    features: np.ndarray  # (M, D) extractor features
+    predicted: np.ndarray | None  # (M,) classifier predictions
+    preview: np.ndarray  # the batch's images that fall among the first ``preview`` samples
+    trace: dict[str, np.ndarray] | None
+    seconds: float
+    nfe: int
+    flops: float | None  # summed over the batch
+
+
 def comparison_labels(classes: list[int], num: int) -> list[int]:
     return [classes[i % len(classes)] for i in range(num)]
 
@@ -82,20 +97,21 @@ def evaluate_pair(
             predicted = classifier(samples.images.to(device)).argmax(-1).cpu().numpy()
         trace = {k: v.numpy() for k, v in samples.trace.items()} if samples.trace else None
         flops = samples.flops.double().sum().item() if samples.flops is not None else None
-        mine.append((b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds, samples.nfe, flops))
-    gathered = sorted(shard.gather(mine), key=lambda item: item[0])
-    busiest = max(shard.gather([sum(item[5] for item in mine)]))  # the slowest process's generation time
+        mine.append(BatchResult(b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds,
+                                samples.nfe, flops))
+    gathered: list[BatchResult] = sorted(shard.gather(mine), key=lambda batch: batch.index)
+    busiest = max(shard.gather([sum(batch.seconds for batch in mine)]))  # the slowest process's generation time
 
-    features = np.concatenate([g[1] for g in gathered])
+    features = np.concatenate([g.features for g in gathered])
     generated = FeatureSet.from_features(f"{scheduler.name} T={steps}", features)
     metrics = compare_sets(generated, reference)
     accuracy = None
     if classifier is not None:
-        predicted = np.concatenate([g[2] for g in gathered])
+        predicted = np.concatenate([g.predicted for g in gathered])
         accuracy = float((predicted == np.asarray(labels)).mean())
-    traces = [g[4] for g in gathered if g[4] is not None]
+    traces = [g.trace for g in gathered if g.trace is not None]
     trace = {k: np.concatenate([t[k] for t in traces]) for k in traces[0]} if traces else None
-    generation_seconds = sum(g[5] for g in gathered)
+    generation_seconds = sum(g.seconds for g in gathered)
     return PairResult(
         scheduler=scheduler.name,
         config=dict(scheduler.config),
@@ -104,11 +120,11 @@ def evaluate_pair(
         precision=metrics.precision,
         recall=metrics.recall,
         class_accuracy=accuracy,
-        nfe=gathered[0][6],
-        gflops_per_image=None if gathered[0][7] is None else sum(g[7] for g in gathered) / count / 1e9,
+        nfe=gathered[0].nfe,
+        gflops_per_image=None if gathered[0].flops is None else sum(g.flops for g in gathered) / count / 1e9,
         seconds_per_image=generation_seconds / count,
         images_per_second=count / busiest if busiest > 0 else float("inf"),
         adaptive=scheduler.uses_features,
-        preview=np.concatenate([g[3] for g in gathered])[:preview],
+        preview=np.concatenate([g.preview for g in gathered])[:preview],
         trace=trace,
     )

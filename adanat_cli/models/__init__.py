@@ -1,1 +1,3 @@
-"""Backbones, tokenizers, model bundles and converters from the public checkpoint formats."""
+"""Models as files: bundles (config.json + safetensors), resolving ``--model``, the zoo catalogue and the
+built-in bundles, downloading, importing official checkpoints (format table and converters), and
+shipping policies and schedules into bundles. The networks themselves live in ``architectures``."""
