@@ -1,6 +1,6 @@
 """Plugin discovery through entry points.
 
-Every plugin group (schedulers, backbones, tokenizers, rewards) is read from
+Every plugin group (schedulers, backbones, tokenizers, rewards, feature extractors) is read from
 ``importlib.metadata.entry_points``; the built-ins are declared in our own ``pyproject.toml`` exactly
 like a third-party plugin. A plugin that fails to import is recorded in ``broken`` and skipped, so one
 bad distribution never breaks the host.

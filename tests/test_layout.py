@@ -62,3 +62,8 @@ def test_the_drawing_names_every_layer_edge(graph):
     drawing = graph.mermaid()
     assert drawing.startswith("flowchart BT")
     assert "engine --> schedulers" in drawing and "schedulers --> engine" not in drawing
+
+
+def test_the_architecture_doc_shows_the_current_drawing(graph):
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    assert graph.mermaid() in doc, "regenerate the mermaid block with `python scripts/import_graph.py`"

@@ -87,3 +87,26 @@ def test_imported_policy_becomes_the_bundles_default_for_its_steps(cli, tmp_path
     wrong = PolicyNet(48, (4, 4), hidden=16, pointwise=4, fc1=16, fc2=8)
     with pytest.raises(ConversionError, match="48-d features"):
         add_official_policy(bundle, _official_file(tmp_path / "w.pth", wrong.state_dict(), {}))
+
+
+def test_recommending_a_policy_replaces_the_old_recommendations_settings(cli, tmp_path):
+    from tests.random_bundle import make_random_bundle
+
+    bundle = make_random_bundle(tmp_path / "bundle")
+    config = json.loads((bundle / "config.json").read_text())
+    config["recommended"] = {"scheduler": "cosine", "steps": 4, "scheduler_config": {"guidance": 1.0, "sample_temp": 1.0}}
+    (bundle / "config.json").write_text(json.dumps(config))
+    actor = PolicyNet(32, (4, 4), hidden=16, pointwise=4, fc1=16, fc2=8)
+    add_official_policy(bundle, _official_file(tmp_path / "p.pth", actor.state_dict(), {}, steps=3, heu=1))
+    assert json.loads((bundle / "config.json").read_text())["recommended"] == {
+        "scheduler": "adanat", "steps": 3, "scheduler_config": {}}
+    result = cli("sample", "-m", str(bundle), "-c", "1", "-n", "1", "-o", str(tmp_path / "s"))  # the recommendation
+    assert result.code == 0, result.err
+
+
+def test_recommend_is_refused_for_a_schedule(cli, tmp_path):
+    from tests.random_bundle import make_random_bundle
+
+    bundle = make_random_bundle(tmp_path / "bundle")
+    result = cli("ship", str(bundle), str(tmp_path / "s.json"), "--recommend")
+    assert result.code == 2 and "policies only" in result.err

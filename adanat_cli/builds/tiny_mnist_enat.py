@@ -1,6 +1,6 @@
 """Reproducible build of ``tiny-mnist-enat``: an ENAT backbone on the tokenizer of ``tiny-mnist``.
 
-    python -m adanat_cli.zoo.tiny_mnist_enat [--out DIR] [--quick] [--overwrite]
+    python -m adanat_cli.builds.tiny_mnist_enat [--out DIR] [--quick] [--overwrite]
 
 Reads the shipped ``tiny-mnist`` bundle and keeps its tokenizer, digit classifier, FID statistics and
 recommended scheduler settings, so the two models differ only in the backbone. Trains, on the CPU with
@@ -150,7 +150,7 @@ def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) 
     eval_seconds = time.perf_counter() - t0
     log(f"cosine T=8, {budget.eval_samples} samples: FID {fid:.3f}, class accuracy {acc:.3f}")
 
-    command = "python -m adanat_cli.zoo.tiny_mnist_enat" + (" --quick" if quick else "")
+    command = "python -m adanat_cli.builds.tiny_mnist_enat" + (" --quick" if quick else "")
     provenance = {
         "command": command,
         "parent": "tiny-mnist (tokenizer, classifier, FID statistics and recommended settings copied)",
@@ -178,7 +178,7 @@ def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adanat_cli.zoo.tiny_mnist_enat",
+    parser = argparse.ArgumentParser(prog="python -m adanat_cli.builds.tiny_mnist_enat",
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"bundle folder (default {DEFAULT_OUT})")
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,

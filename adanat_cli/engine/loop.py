@@ -31,7 +31,7 @@ _COUNT_SLACK = 1e-9
 class DecodeResult:
     """tokens: (B, N) final ids. trace: name -> (B, T) plan values (when asked for).
     nfe: backbone forward passes per sample, unconditional ones included. masks and uncond_steps
-    say what each step computed (``metrics.flops.generation_flops`` reads them)."""
+    say what each step computed (``engine.flops.generation_flops`` reads them)."""
 
     tokens: torch.Tensor
     trace: dict[str, torch.Tensor] | None

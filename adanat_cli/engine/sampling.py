@@ -65,7 +65,7 @@ def generate_images(
 ) -> Samples:
     """Generate one image per entry of ``labels``; ``indices`` are their global sample indices
     (default 0..M-1), which fix each sample's seed. ``count_flops`` adds each image's analytic FLOPs
-    (``metrics.flops``; backbones it knows only)."""
+    (``engine.flops``; backbones that count their own, ``Backbone.forward_flops``)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     device = torch.device(device)

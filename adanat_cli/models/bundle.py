@@ -130,11 +130,13 @@ def save_bundle(
     return path
 
 
-def add_to_bundle(path: str | Path, files: dict[str, Path], updates: dict[str, Any]) -> None:
+def add_to_bundle(path: str | Path, files: dict[str, Path], updates: dict[str, Any],
+                  replace: dict[str, Any] | None = None) -> None:
     """Copy ``files`` ({relative path in the bundle: source file}) into an existing bundle, then merge
-    ``updates`` into its config.json (nested dicts merged), written atomically last."""
+    ``updates`` into its config.json (nested dicts merged) and set the top-level entries of
+    ``replace`` whole; config.json is written atomically, last."""
     path = Path(path)
-    config = read_bundle_config(path)
+    config = {**read_bundle_config(path), **(replace or {})}
     for relative, source in files.items():
         target = path / relative
         target.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
-from ..errors import ConversionError
+from ..errors import ConversionError, UsageError
 from ..schedulers.adanat_files import load_policy, save_policy
 from ..schedulers.autonat import Schedule
 from .bundle import add_to_bundle, load_bundle, read_bundle_config
@@ -36,9 +36,9 @@ def ship_policy(bundle_path: str | Path, policy_file: str | Path, recommend: boo
     if policy_file.with_suffix(".json").is_file():
         files[relative.replace(".safetensors", ".json")] = policy_file.with_suffix(".json")
     updates = {"schedules": {"adanat": {str(meta["steps"]): {"policy": relative}}}}
-    if recommend:
-        updates["recommended"] = {"scheduler": "adanat", "steps": meta["steps"], "scheduler_config": {}}
-    add_to_bundle(bundle_path, files, updates)
+    # the old recommendation's settings belong to its scheduler: replaced whole, never merged
+    replace = {"recommended": {"scheduler": "adanat", "steps": meta["steps"], "scheduler_config": {}}} if recommend else {}
+    add_to_bundle(bundle_path, files, updates, replace=replace)
     return Path(bundle_path) / relative
 
 
@@ -55,6 +55,8 @@ def ship_schedule(bundle_path: str | Path, schedule_file: str | Path) -> Path:
 def ship_file(bundle_path: str | Path, file: str | Path, recommend: bool = False) -> Path:
     """Ship a policy (``*.safetensors``) or a schedule (``*.json``), by its suffix."""
     if str(file).endswith(".json"):
+        if recommend:
+            raise UsageError("--recommend applies to policies only (a schedule is used for --scheduler autonat)")
         return ship_schedule(bundle_path, file)
     return ship_policy(bundle_path, file, recommend=recommend)
 

@@ -4,7 +4,7 @@ An entry records only what cannot be read from the files themselves: where each 
 Face repo id, path and revision, or a Google Drive page for files that are not on the Hub), the number
 of attention heads (invisible in weight shapes), the importer format, the recommended sampling
 settings in *our* conventions, licence and citation. Architecture sizes (width, depth, grid, codebook,
-classes) are inferred from the tensor shapes when the files are converted (``models.importer``).
+classes) are inferred from the tensor shapes when the files are converted (``models.formats``).
 
 Sizes and checksums are recorded only where they are known exactly; ``None`` means "not recorded",
 never a guess. ``approx_size`` is the size a source states, for display only.
