@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "adanat_cli"
 LAYERS: list[tuple[str, ...]] = [
     ("__init__", "errors", "configurable"),
     ("io",),
-    ("registry",),
+    ("registry", "settings"),
     ("plots", "outputs"),
     ("architectures", "data"),
     ("schedulers",),

@@ -12,6 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from .conftest import free_port
+
 
 @pytest.fixture
 def real_folder(tmp_path):
@@ -113,7 +115,7 @@ def test_two_processes_give_the_same_report_as_one(tmp_path, real_folder):
     one = subprocess.run([sys.executable, "-m", "adanat_cli", *args, "-o", str(tmp_path / "one")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
-    two = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", "29533", "-m", "adanat_cli", *args,
+    two = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), "-m", "adanat_cli", *args,
                           "-o", str(tmp_path / "two")], env=env, capture_output=True, text=True, timeout=300)
     assert two.returncode == 0, two.stderr[-3000:]
     a = json.loads((tmp_path / "one" / "report.json").read_text())

@@ -13,8 +13,9 @@ from adanat_cli.builds import tiny_mnist
 from adanat_cli.engine.sampling import generate_images
 from adanat_cli.metrics import load_classifier, load_fid_stats
 from adanat_cli.models.bundle import load_bundle
-from adanat_cli.models.resolve import DEFAULT_MODEL, load_model
+from adanat_cli.models.resolve import load_model
 from adanat_cli.schedulers.build import build_scheduler
+from adanat_cli.settings import default_model
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -24,8 +25,10 @@ def bundle():
     return load_model("tiny-mnist")
 
 
-def test_default_model_is_tiny_mnist():
-    assert DEFAULT_MODEL == "tiny-mnist"
+def test_default_model_is_tiny_mnist(monkeypatch, tmp_path):
+    monkeypatch.delenv("ADANAT_MODEL", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    assert default_model() == "tiny-mnist"
 
 
 def test_bundle_loads_by_name_with_expected_shapes(bundle):

@@ -13,6 +13,8 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
+from .conftest import free_port
+
 
 def _class_folders(root, classes: int, per_class: int, size: int):
     rng = np.random.default_rng(0)
@@ -129,7 +131,7 @@ def test_two_processes_train_for_two_updates(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     run = tmp_path / "run"
     proc = subprocess.run(
-        [torchrun, "--nproc_per_node", "2", "--master_port", "29541", "-m", "adanat_cli", "train-policy",
+        [torchrun, "--nproc_per_node", "2", "--master_port", str(free_port()), "-m", "adanat_cli", "train-policy",
          "-m", str(bundle), "-T", "2", "-u", "2", "--trajectories", "8", "-b", "2", "--lr", "1e-3",
          "--data", str(real), "--eval-every", "0", "--device", "cpu", "--network-arg", "hidden=16",
          "--network-arg", "pointwise=4", "--network-arg", "fc1=16", "--network-arg", "fc2=8", "-o", str(run)],

@@ -10,6 +10,7 @@ from .. import __version__
 from ..errors import report, set_debug
 from . import (
     compare,
+    config,
     download,
     fid,
     import_,
@@ -55,6 +56,7 @@ compare.register(app)
 search_schedule.register(app)
 train_policy.register(app)
 ship.register(app)
+config.register(app)
 
 
 def main(argv: list[str] | None = None) -> None:

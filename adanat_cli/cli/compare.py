@@ -15,8 +15,9 @@ from ..evaluation.report import markdown_table, write_report
 from ..evaluation.setup import evaluation_setup
 from ..io import ensure_writable
 from ..metrics.digit_classifier import load_classifier
-from ..models.resolve import DEFAULT_MODEL, load_model
+from ..models.resolve import load_model
 from ..schedulers.build import build_scheduler, parse_scheduler_args
+from ..settings import default_model
 from .devices import pick_device
 from .progress import step_progress
 from .sample import parse_classes
@@ -48,7 +49,7 @@ def split_scheduler_args(pairs: list[str], names: list[str]) -> dict[str, dict]:
 
 
 def compare_command(
-    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="A built-in model name or a bundle folder."),
+    model: str = typer.Option(None, "--model", "-m", help="A model name (built-in, downloaded or imported) or a bundle folder; default: $ADANAT_MODEL, else `adanat config` model, else tiny-mnist.", show_default=False),
     schedulers: str = typer.Option("cosine,linear,arccos", "--schedulers", "-s", help="Comma list of schedulers."),
     steps: str = typer.Option("4,8", "--steps", "-T", help="Comma list of step counts."),
     num: int = typer.Option(1000, "--num", "-n", help="Images per (scheduler, steps); classes are cycled."),
@@ -77,7 +78,7 @@ def compare_command(
     names = parse_list(schedulers, "--schedulers")
     step_list = parse_steps(steps)
     per_args = split_scheduler_args(scheduler_arg, names)
-    bundle = load_model(model, device=torch_device)
+    bundle = load_model(model or default_model(), device=torch_device)
     wanted = parse_classes(classes) or list(range(bundle.backbone.num_classes))
     for t in step_list:
         check_request(bundle, wanted, t, num, batch_size)

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import UsageError
 from ..models.download import bundles_root, download_model, zoo_status
+from ..settings import write_setting
 
 
 def _table(rows: list[dict]) -> str:
@@ -29,6 +30,7 @@ def download_command(
     tokenizer: Path = typer.Option(None, "--tokenizer", help="A tokenizer file fetched by hand, for entries whose tokenizer is not on the Hub."),
     heads: int = typer.Option(None, "--heads", help="Attention heads, for entries that do not record them."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Convert again even if a bundle exists."),
+    default: bool = typer.Option(False, "--default", help="Afterwards, make NAME the model every command uses when --model is absent."),
 ) -> None:
     """Download NAME's checkpoints (token from HF_TOKEN) and convert them into a bundle under
     <cache>/adanat-bundles/NAME, usable as `adanat sample --model NAME`. Offline (HF_HUB_OFFLINE=1)
@@ -50,6 +52,9 @@ def download_command(
         overwrite=overwrite, on_progress=lambda message: typer.echo(message, err=True),
     )
     typer.echo(str(path))
+    if default:
+        write_setting("model", name)
+        typer.echo(f"{name} is now the default model (adanat config unset model to undo)", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -10,9 +10,10 @@ from .. import __version__
 from ..engine.sampling import check_request, generate_images
 from ..errors import UsageError
 from ..io import ensure_writable
-from ..models.resolve import DEFAULT_MODEL, load_model
+from ..models.resolve import load_model
 from ..outputs import write_samples
 from ..schedulers.build import build_scheduler, parse_scheduler_args
+from ..settings import default_model
 from .devices import pick_device
 from .progress import step_progress
 
@@ -32,7 +33,7 @@ def parse_classes(values: list[str]) -> list[int]:
 
 
 def sample_command(
-    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="A built-in model name or a bundle folder."),
+    model: str = typer.Option(None, "--model", "-m", help="A model name (built-in, downloaded or imported) or a bundle folder; default: $ADANAT_MODEL, else `adanat config` model, else tiny-mnist.", show_default=False),
     scheduler: str = typer.Option(None, "--scheduler", "-s", help="Scheduler plugin (see `adanat plugins`); default: the model's recommended one."),
     steps: int = typer.Option(None, "--steps", "-T", help="Decoding steps; default: the model's recommended number."),
     scheduler_arg: list[str] = typer.Option([], "--scheduler-arg", "-a", help="Scheduler parameter as key=value (repeatable), e.g. guidance=2.0."),
@@ -53,7 +54,7 @@ def sample_command(
     """
     ensure_writable(out, overwrite)
     torch_device = pick_device(device)
-    bundle = load_model(model, device=torch_device)
+    bundle = load_model(model or default_model(), device=torch_device)
     recommended = {"scheduler": "cosine", "steps": 8, **bundle.recommended}
     steps = steps if steps is not None else int(recommended["steps"])
     labels_wanted = parse_classes(classes)

@@ -12,7 +12,7 @@ from ..engine.sampling import check_request
 from ..errors import UsageError
 from ..evaluation.pairs import comparison_labels, evaluate_pair
 from ..evaluation.setup import evaluation_setup
-from ..models.resolve import DEFAULT_MODEL, load_model
+from ..models.resolve import load_model
 from ..schedulers.autonat_search import (
     ScheduleSearch,
     SearchSettings,
@@ -20,13 +20,14 @@ from ..schedulers.autonat_search import (
     to_schedule,
 )
 from ..schedulers.build import build_scheduler, parse_scheduler_args
+from ..settings import default_model
 from .devices import pick_device
 from .progress import step_progress
 
 
 def search_schedule_command(
     out: Path = typer.Option(..., "--out", "-o", help="Schedule file to write (JSON; use with --scheduler autonat -a file=OUT)."),
-    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="A built-in model name or a bundle folder."),
+    model: str = typer.Option(None, "--model", "-m", help="A model name (built-in, downloaded or imported) or a bundle folder; default: $ADANAT_MODEL, else `adanat config` model, else tiny-mnist.", show_default=False),
     steps: int = typer.Option(8, "--steps", "-T", help="Number of decoding steps the schedule is for."),
     updates: int = typer.Option(100, "--updates", "-u", help="SGD updates (each costs 4T-1 FID evaluations)."),
     num: int = typer.Option(1000, "--num", "-n", help="Images per FID evaluation (classes cycled)."),
@@ -57,7 +58,7 @@ def search_schedule_command(
     if not (lr > 0 and lr_mask > 0):
         raise UsageError(f"--lr and --lr-mask must be positive, got {lr} and {lr_mask}")
     torch_device = pick_device(device)
-    bundle = load_model(model, device=torch_device)
+    bundle = load_model(model or default_model(), device=torch_device)
     classes = list(range(bundle.backbone.num_classes))
     check_request(bundle, classes, steps, num, batch_size)
     if steps < 2:

@@ -9,9 +9,10 @@ import typer
 from ..data.training_images import load_real_images
 from ..engine.distributed import Shard
 from ..errors import UsageError
-from ..models.resolve import DEFAULT_MODEL, load_model
+from ..models.resolve import load_model
 from ..registry import registry
 from ..schedulers.build import parse_scheduler_args
+from ..settings import default_model
 from ..training.ppo import PolicyTrainer, TrainSettings, prepare_out
 from .devices import pick_device
 from .progress import step_progress
@@ -19,7 +20,7 @@ from .progress import step_progress
 
 def train_policy_command(
     out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint.pt, train.jsonl, best/policy.safetensors."),
-    model: str = typer.Option(DEFAULT_MODEL, "--model", "-m", help="A built-in model name or a bundle folder."),
+    model: str = typer.Option(None, "--model", "-m", help="A model name (built-in, downloaded or imported) or a bundle folder; default: $ADANAT_MODEL, else `adanat config` model, else tiny-mnist.", show_default=False),
     steps: int = typer.Option(8, "--steps", "-T", help="Decoding steps the policy is for."),
     updates: int = typer.Option(100, "--updates", "-u", help="PPO updates."),
     trajectories: int = typer.Option(4096, "--trajectories", help="Generations per update (over all processes)."),
@@ -67,7 +68,7 @@ def train_policy_command(
     registry.get("rewards", reward)  # unknown reward: fail before loading anything
     shard = Shard(cpu=device == "cpu")
     torch_device = pick_device(device)
-    bundle = load_model(model, device=torch_device)
+    bundle = load_model(model or default_model(), device=torch_device)
     if not 2 <= steps <= bundle.backbone.num_tokens:
         raise UsageError(f"--steps must be between 2 and the number of tokens ({bundle.backbone.num_tokens})")
     source = data or bundle.evaluation.get("real")

@@ -15,6 +15,7 @@ import torch
 
 from ..errors import UsageError
 from ..models.bundle import ModelBundle
+from ..models.resolve import class_hint
 from ..schedulers.base import Scheduler
 from .flops import generation_flops
 from .loop import decode, sample_seed
@@ -42,7 +43,8 @@ def check_request(bundle: ModelBundle, classes: Sequence[int], steps: int, num: 
         raise UsageError("no class given: pass --class")
     for c in classes:
         if not 0 <= c < n_classes:
-            raise UsageError(f"class {c} is outside [0, {n_classes}) for model '{bundle.name}'")
+            hint = f"; {class_hint(c)}" if c >= n_classes else ""
+            raise UsageError(f"class {c} is outside [0, {n_classes}) for model '{bundle.name}'{hint}")
     if num < 1:
         raise UsageError(f"--num must be at least 1, got {num}")
     n_tokens = bundle.backbone.num_tokens

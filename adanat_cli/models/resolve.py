@@ -11,14 +11,13 @@ from pathlib import Path
 
 import torch
 
-from ..errors import NotFoundError
+from ..errors import BundleError, NotFoundError
 from ..registry import unknown_name_message
-from .bundle import ModelBundle, load_bundle
+from .bundle import ModelBundle, load_bundle, read_bundle_config
 from .download import bundles_root, find_converted
 from .zoo import is_zoo_name, zoo_entries
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
-DEFAULT_MODEL = "tiny-mnist"
 
 
 def builtin_models() -> dict[str, Path]:
@@ -52,3 +51,24 @@ def resolve_model(spec: str) -> tuple[str, Path]:
 def load_model(spec: str, device: torch.device | str = "cpu") -> ModelBundle:
     name, path = resolve_model(spec)
     return load_bundle(path, device=device, name=name)
+
+
+def class_hint(label: int) -> str:
+    """Where to find a model that has class ``label``: installed ones first, else the zoo and the
+    download command (one clause, for an error message)."""
+    installed = []
+    converted = sorted(p for p in bundles_root().iterdir() if p.is_dir()) if bundles_root().is_dir() else []
+    for name, path in [*builtin_models().items(), *((p.name, p) for p in converted)]:
+        try:
+            if len(read_bundle_config(path)["classes"]) > label:
+                installed.append(name)
+        except (BundleError, TypeError):
+            continue
+    if installed:
+        return f"installed models with class {label}: {', '.join(installed)} (pass --model NAME)"
+    zoo = [e for e in zoo_entries() if e.num_classes > label]
+    if not zoo:
+        return "no known model has that many classes"
+    first = next((e for e in zoo if e.format == "adanat"), zoo[0])
+    return (f"models with class {label}: {', '.join(e.name for e in zoo)}; "
+            f"get one with `adanat download {first.name} --default`")
