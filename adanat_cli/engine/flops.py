@@ -5,8 +5,9 @@ engine's steps and caches. FLOPs are 2 x multiply-accumulates of every matmul of
 (linear layers, attention scores and values); norms, activations, softmax and embedding lookups
 are not counted, which matches ``torch.utils.flop_counter.FlopCounterMode``.
 
-Caches follow the engine (``engine/loop.py``): each guidance branch reuses its own previous step, and a step without the uncond
-pass ends the uncond chain, so the next uncond pass encodes every visible token.
+Caches follow the engine (``engine/loop.py``): each guidance branch reuses its own previous step,
+and a step without the uncond pass ends the uncond chain, so the next uncond pass encodes every
+visible token.
 
 Usage::
 
