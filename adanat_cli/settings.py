@@ -49,14 +49,15 @@ def write_setting(key: str, value: str | None) -> Path:
     return file
 
 
-def default_model() -> str:
-    return os.environ.get("ADANAT_MODEL") or read_settings().get("model") or FALLBACK_MODEL
-
-
-def model_source() -> str:
-    """Where ``default_model()`` comes from, for people reading ``adanat config``."""
+def default_model_and_source() -> tuple[str, str]:
+    """The default model and where it comes from (for people reading ``adanat config``)."""
     if os.environ.get("ADANAT_MODEL"):
-        return "$ADANAT_MODEL"
-    if read_settings().get("model"):
-        return str(config_file())
-    return "built-in fallback"
+        return os.environ["ADANAT_MODEL"], "$ADANAT_MODEL"
+    configured = read_settings().get("model")
+    if configured:
+        return configured, str(config_file())
+    return FALLBACK_MODEL, "built-in fallback"
+
+
+def default_model() -> str:
+    return default_model_and_source()[0]

@@ -8,8 +8,7 @@ from ..models.resolve import resolve_model
 from ..settings import (
     KEYS,
     config_file,
-    default_model,
-    model_source,
+    default_model_and_source,
     read_settings,
     write_setting,
 )
@@ -25,7 +24,8 @@ def show(ctx: typer.Context) -> None:
         typer.echo(f"config file: {config_file()}")
         for key, value in read_settings().items():
             typer.echo(f"{key} = {value}")
-        typer.echo(f"default model: {default_model()} (from {model_source()})")
+        model, source = default_model_and_source()
+        typer.echo(f"default model: {model} (from {source})")
 
 
 @config_app.command("set")

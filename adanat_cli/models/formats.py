@@ -142,7 +142,7 @@ def _read_vqgan_jax(path: Path, config: Path | None) -> Tokenizer:
 
 def _read_vqgan_taming(path: Path, config: Path | None) -> Tokenizer:
     if config is None:
-        raise UsageError("a taming VQGAN needs --tokenizer-config (its model.yaml)")
+        raise UsageError("this format's taming VQGAN needs --tokenizer-config (its model.yaml)")
     ddconfig, n_embed, embed_dim = read_taming_yaml(config)
     state = state_dict_of(load_checkpoint(path), path, "state_dict")
     return vqgan_taming_from_official(state, ddconfig, n_embed, embed_dim)
@@ -179,8 +179,6 @@ def convert_files(
     if heads < 1:
         raise UsageError(f"--heads must be at least 1, got {heads}")
     nnet, tokenizer = Path(nnet), Path(tokenizer)
-    if spec.tokenizer == "vqgan-taming" and tokenizer_config is None:
-        raise UsageError(f"format '{fmt}' needs --tokenizer-config (the taming VQGAN's model.yaml)")
     vqgan = TOKENIZER_READERS[spec.tokenizer](tokenizer, None if tokenizer_config is None else Path(tokenizer_config))
     state = state_dict_of(load_checkpoint(nnet), nnet, spec.nnet_key)
     facts: dict[str, Any] = {"codebook_size": vqgan.codebook_size}
