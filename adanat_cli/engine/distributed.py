@@ -7,6 +7,7 @@ gathered results are bit-identical whatever the number of processes.
 
 from __future__ import annotations
 
+import atexit
 import os
 from typing import Any
 
@@ -20,6 +21,9 @@ class Shard:
             from accelerate import PartialState
 
             self._state = PartialState(cpu=cpu)
+            # Gloo's worker threads abort the process ("terminate called without an active
+            # exception") when the group is still alive during interpreter shutdown.
+            atexit.register(self.close)
 
     @property
     def num_processes(self) -> int:
@@ -47,3 +51,15 @@ class Shard:
     def wait(self) -> None:
         if self._state is not None:
             self._state.wait_for_everyone()
+
+    def close(self) -> None:
+        """Wait for every process, then tear the group down; safe to call more than once.
+
+        Waiting first matters: a worker that leaves while the main process is still writing
+        the report takes its end of the connection with it.
+        """
+        import torch.distributed as dist
+
+        if self._state is not None and dist.is_available() and dist.is_initialized():
+            dist.barrier()
+            dist.destroy_process_group()
