@@ -3,8 +3,9 @@
 ``record(tmp)`` runs the commands in-process and returns, per command, SHA-256 digests of the
 decoded pixels of every PNG it wrote (pixels, not file bytes, so a Pillow upgrade changing PNG
 compression does not count) and the quality numbers of compare's report.json. The stored copy in
-``tests/data/reproducibility.json`` was recorded before the layout change of 0.2; the test that
-reads it proves a refactor changes no image and no number. A change that is *meant* to move the
+``tests/data/reproducibility.json`` was recorded before the layout change of 0.2 (only the two
+multi-class grids were recorded again when grids gained row captions, every image's digest
+unchanged); the test that reads it proves a refactor changes no image and no number. A change that is *meant* to move the
 random stream regenerates it with ``python -m tests.reproducibility --write`` and says so in the
 changelog.
 """

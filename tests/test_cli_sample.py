@@ -80,7 +80,7 @@ def test_existing_output_is_not_overwritten_without_flag(cli, toy_bundle, tmp_pa
         (["-s", "cosin"], "did you mean 'cosine'"),
         (["-c", "3"], "class 3 is outside [0, 3)"),
         (["-c", "-1"], "outside"),
-        (["-c", "x"], "--class takes integers"),
+        (["-c", "x"], "has no class named 'x'"),
         (["-T", "0"], "--steps must be between 1 and the number of tokens (16)"),
         (["-T", "17"], "--steps must be between 1"),
         (["-n", "0"], "--num must be at least 1"),

@@ -67,6 +67,13 @@ def test_training_exports_a_policy_that_samples(cli, training_setup, tmp_path, t
     shipped = cli("sample", "-m", str(toy_bundle), "-s", "adanat", "-T", "3", "-c", "0", "-n", "1", "-o", str(tmp_path / "y"))
     assert shipped.code == 0, shipped.err
     assert (toy_bundle / "policies" / "adanat-T3.json").is_file()
+    # shipping from a run folder records the run's settings as the model's recipe, stopped at the
+    # update whose weights were shipped; `train-policy` then starts from it
+    from adanat_cli.schedulers.adanat_files import load_policy
+
+    recipe = json.loads((toy_bundle / "config.json").read_text())["training_recipes"]["3"]
+    best_update = load_policy(run / "best.safetensors")[1]["training"]["updates"]
+    assert recipe == {**json.loads((run / "settings.json").read_text()), "updates": best_update}
 
 
 def test_resumed_training_equals_an_uninterrupted_run(cli, training_setup, tmp_path):

@@ -128,7 +128,7 @@ def test_muse_takes_its_drive_hosted_tokenizer_from_a_local_file(cli, fake_hub, 
     _, vq = write_uvit_files(tmp_path / "drive")
     missing = cli("download", "muse-imagenet256")
     assert missing.code != 0 and one_error_line(missing.err)
-    assert "tokenizer" in missing.err and zoo.MAGE_VQGAN_URL in missing.err
+    assert "vqgan_jax_strongaug.ckpt" in missing.err and zoo.MAGE_VQGAN_URL in missing.err
     result = cli("download", "muse-imagenet256", "--tokenizer", str(vq))
     assert result.code == 0, result.err
     sampled = cli("sample", "--model", "muse-imagenet256", "--class", "1", "--num", "1", "--steps", "2",
@@ -153,7 +153,8 @@ def test_list_reports_cached_and_converted(cli, fake_hub):
     before = {row["name"]: row for row in cli("download", "--list", "--json").json()}
     assert before["maskgit-imagenet256"]["cached"] and not before["maskgit-imagenet256"]["converted"]
     assert not before["autonat-L-imagenet256"]["cached"]
-    assert "adanat import --format autonat" in before["autonat-L-imagenet256"]["how"]
+    assert before["autonat-L-imagenet256"]["how"] == "adanat download autonat-L-imagenet256"  # Google Drive
+    assert before["enat-L-imagenet256"]["how"] == "adanat download enat-L-imagenet256 --file nnet=PATH"
     assert cli("download", "maskgit-imagenet256").code == 0
     after = {row["name"]: row for row in cli("download", "--list", "--json").json()}
     assert after["maskgit-imagenet256"]["converted"] and after["maskgit-imagenet256"]["cached_bytes"] > 0
@@ -173,9 +174,9 @@ def test_a_recorded_checksum_that_does_not_match_is_refused(cli, fake_hub):
     assert not (bundles_root() / "maskgit-imagenet256").exists()
 
 
-def test_drive_only_entries_point_to_import(cli, offline_cache):
+def test_drive_entries_offline_say_what_to_fetch_and_where(cli, offline_cache):
     result = cli("download", "autonat-L-imagenet256")
     assert result.code != 0 and one_error_line(result.err)
-    assert "adanat import --format autonat" in result.err
+    assert zoo.NAT_L_URL in result.err and "adanat-drive" in result.err
     enat = cli("download", "enat-L-imagenet256")
-    assert enat.code != 0 and "adanat import --format enat" in enat.err
+    assert enat.code != 0 and one_error_line(enat.err) and "--file nnet=PATH" in enat.err

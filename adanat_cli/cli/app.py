@@ -8,7 +8,9 @@ import typer
 
 from .. import __version__
 from ..errors import report, set_debug
+from ..settings import default_model_and_source
 from . import (
+    classes,
     compare,
     config,
     download,
@@ -20,12 +22,13 @@ from . import (
     ship,
     train_policy,
 )
+from .helptext import reflow_all
 
 app = typer.Typer(
     name="adanat",
     help="Token-based image generation with non-autoregressive Transformers (MaskGIT family), "
     "with the generation policy as a plugin.",
-    no_args_is_help=True,
+    invoke_without_command=True,
     add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode="rich",
@@ -38,13 +41,30 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+QUICK_START = """\
+adanat {version}: token-based image generation (MaskGIT family) with learned generation policies.
+
+Quick start (default model: {model}, from {source}; tiny-mnist runs on a laptop CPU, offline):
+  adanat sample --scheduler adanat --class 3        images with the model's learned policy, in ./samples
+  adanat compare --schedulers cosine,adanat         FID, precision, recall and pictures side by side
+  adanat train-policy                               train a policy with the model's recipe
+  adanat classes                                    what --class accepts
+  adanat download --list                            pretrained ImageNet models (AdaNAT, AutoNAT, ENAT, MaskGIT)
+
+All commands: adanat --help. One command: adanat COMMAND --help. Guides: the docs/ folder of the repository."""
+
+
 @app.callback()
 def main_callback(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version and exit."),
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
 ) -> None:
     """Sample images from NAT models with handcrafted or learned generation policies."""
     set_debug(debug)
+    if ctx.invoked_subcommand is None:
+        model, source = default_model_and_source()
+        typer.echo(QUICK_START.format(version=__version__, model=model, source=source))
 
 
 plugins.register(app)
@@ -57,6 +77,8 @@ search_schedule.register(app)
 train_policy.register(app)
 ship.register(app)
 config.register(app)
+classes.register(app)
+reflow_all(app)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -15,12 +15,12 @@ from ..evaluation.report import markdown_table, write_report
 from ..evaluation.setup import evaluation_setup
 from ..io import ensure_writable
 from ..metrics.digit_classifier import load_classifier
+from ..models.classes import parse_classes
 from ..models.resolve import load_model
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from ..settings import default_model
 from .devices import pick_device
 from .progress import step_progress
-from .sample import parse_classes
 
 
 def parse_list(text: str, what: str) -> list[str]:
@@ -53,7 +53,7 @@ def compare_command(
     schedulers: str = typer.Option("cosine,linear,arccos", "--schedulers", "-s", help="Comma list of schedulers."),
     steps: str = typer.Option("4,8", "--steps", "-T", help="Comma list of step counts."),
     num: int = typer.Option(1000, "--num", "-n", help="Images per (scheduler, steps); classes are cycled."),
-    classes: list[str] = typer.Option([], "--class", "-c", help="Classes to cycle through (default: all)."),
+    classes: list[str] = typer.Option([], "--class", "-c", help="Classes to cycle through: indices, names or unique prefixes (default: all)."),
     scheduler_arg: list[str] = typer.Option([], "--scheduler-arg", "-a", help="NAME:key=value for one scheduler (repeatable)."),
     extractor: str = typer.Option(None, "--extractor", "-x", help="Feature space; default: the model's (else inception)."),
     real: str = typer.Option(None, "--real", help="Real images: mnist5k or a folder (gives precision/recall)."),
@@ -69,7 +69,12 @@ def compare_command(
 
     Every scheduler gets the same classes and seeds, so each column of grid.png is one seed.
     Runs under `accelerate launch` / `torchrun` with samples sharded over processes; results are
-    identical to one process. Example: `adanat compare --schedulers cosine,arccos --steps 4,8 --num 500`
+    identical to one process.
+
+    Examples:
+      adanat compare --schedulers cosine,adanat
+      adanat compare --schedulers cosine,arccos,autonat --steps 4,8 --num 500 --out cmp
+      torchrun --nproc_per_node 2 -m adanat_cli compare --schedulers cosine,adanat --device cpu
     """
     shard = Shard(cpu=device == "cpu")
     if shard.is_main:
@@ -79,7 +84,7 @@ def compare_command(
     step_list = parse_steps(steps)
     per_args = split_scheduler_args(scheduler_arg, names)
     bundle = load_model(model or default_model(), device=torch_device)
-    wanted = parse_classes(classes) or list(range(bundle.backbone.num_classes))
+    wanted = parse_classes(classes, bundle.classes, bundle.name) or list(range(bundle.backbone.num_classes))
     for t in step_list:
         check_request(bundle, wanted, t, num, batch_size)
     if num < 2:

@@ -13,13 +13,21 @@ from ..settings import (
     write_setting,
 )
 
-config_app = typer.Typer(help="Show or change user settings: the model used when --model is absent.",
+config_app = typer.Typer(
                          no_args_is_help=False, invoke_without_command=True)
 
 
 @config_app.callback()
 def show(ctx: typer.Context) -> None:
-    """Show the settings file and the default model, and where it comes from."""
+    """Show or change user settings: the model used when --model is absent.
+
+    Alone, shows the settings file, its settings and the default model with where it comes from.
+
+    Examples:
+      adanat config
+      adanat config set model tiny-mnist-enat
+      adanat config unset model
+    """
     if ctx.invoked_subcommand is None:
         typer.echo(f"config file: {config_file()}")
         for key, value in read_settings().items():

@@ -27,16 +27,23 @@ def download_command(
     as_json: bool = typer.Option(False, "--json", help="With --list: print JSON."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Hugging Face hub cache (default: HF_HUB_CACHE or ~/.cache/huggingface/hub)."),
     revision: str = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit) instead of the zoo's."),
-    tokenizer: Path = typer.Option(None, "--tokenizer", help="A tokenizer file fetched by hand, for entries whose tokenizer is not on the Hub."),
+    file: list[str] = typer.Option([], "--file", help="ROLE=PATH: a file fetched by hand instead of downloaded (roles: nnet, tokenizer, tokenizer_config, policy); repeatable."),
+    tokenizer: Path = typer.Option(None, "--tokenizer", help="Short for --file tokenizer=PATH."),
     heads: int = typer.Option(None, "--heads", help="Attention heads, for entries that do not record them."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Convert again even if a bundle exists."),
     default: bool = typer.Option(False, "--default", help="Afterwards, make NAME the model every command uses when --model is absent."),
 ) -> None:
-    """Download NAME's checkpoints (token from HF_TOKEN) and convert them into a bundle under
-    <cache>/adanat-bundles/NAME, usable as `adanat sample --model NAME`. Offline (HF_HUB_OFFLINE=1)
-    the cache is used.
+    """Download a pretrained model and convert it into a bundle usable as `adanat sample --model NAME`.
 
-    Example: `adanat download maskgit-imagenet256`
+    Hub files come through the Hugging Face cache (token from HF_TOKEN); Google Drive files (AdaNAT-L
+    with its learned policy, AutoNAT-L, the MAGE VQGAN) through gdown, installed with
+    pip install 'adanat[drive]', into a folder of the same cache. Sizes and digests are checked where
+    known. The bundle goes to <cache>/adanat-bundles/NAME. Offline (HF_HUB_OFFLINE=1) the cache is used.
+
+    Examples:
+      adanat download --list
+      adanat download adanat-L-imagenet256 --default
+      HF_HUB_OFFLINE=1 adanat download maskgit-imagenet256
     """
     if list_:
         rows = zoo_status(cache_dir)
@@ -46,7 +53,17 @@ def download_command(
         return
     if name is None:
         raise UsageError("give a zoo model name, or --list to see them")
-    local = {"tokenizer": tokenizer} if tokenizer is not None else {}
+    local: dict[str, Path] = {}
+    for pair in file:
+        role, sep, path_text = pair.partition("=")
+        if not sep or not role.strip() or not path_text.strip():
+            raise UsageError(f"--file takes ROLE=PATH, got '{pair}'")
+        local[role.strip()] = Path(path_text.strip())
+    if tokenizer is not None:
+        local["tokenizer"] = tokenizer
+    for role, path_given in local.items():
+        if not path_given.is_file():
+            raise UsageError(f"--file {role}: {path_given} is not a file")
     path = download_model(
         name, cache_dir=cache_dir, revision=revision, local_files=local, num_heads=heads,
         overwrite=overwrite, on_progress=lambda message: typer.echo(message, err=True),

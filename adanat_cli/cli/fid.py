@@ -35,9 +35,9 @@ def fid_command(
     """Fréchet Inception Distance (or the distance in another feature space), with k-NN precision/recall.
 
     Examples:
-      `adanat fid samples/ real/ --extractor tiny-mnist`
-      `adanat fid --make-stats digits real/ --extractor tiny-mnist`, then `adanat fid samples/ --stats digits -x tiny-mnist`
-      `adanat fid samples/ --stats tiny-mnist -x tiny-mnist` (the statistics shipped with the model)
+      adanat fid samples/ real/ --extractor tiny-mnist
+      adanat fid samples/ --stats tiny-mnist -x tiny-mnist      # the statistics shipped with the model
+      adanat fid --make-stats digits real/ -x tiny-mnist        # then: adanat fid samples/ --stats digits -x tiny-mnist
     """
     folders = folders or []
     if make_stats is not None:
@@ -71,7 +71,7 @@ def fid_command(
     table = Table(title=f"FID ({extractor} features)")
     for column in ("A", "B", "images A", "images B", "FID", "precision", "recall"):
         table.add_column(column)
-    fmt = lambda v: "–" if v is None else f"{v:.4f}"  # noqa: E731
+    fmt = lambda v: "–" if v is None else f"{v:.4f}"
     table.add_row(report["a"], report["b"], str(result.count_a), str(result.count_b or "–"),
                   f"{result.fid:.4f}", fmt(result.precision), fmt(result.recall))
     Console().print(table)

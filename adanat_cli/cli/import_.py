@@ -6,8 +6,8 @@ from pathlib import Path
 
 import typer
 
+from ..models.cache import bundles_root
 from ..models.converters.policy import policy_from_official
-from ..models.download import bundles_root
 from ..models.formats import FORMATS, import_model
 from ..models.ship import add_official_policy
 
@@ -26,7 +26,9 @@ def import_command(
 ) -> None:
     """Convert official files into a bundle; pickles are opened weights-only, anything else is refused.
 
-    Example: `adanat import --format autonat --nnet nnet_ema.pth --tokenizer vqgan_jax_strongaug.ckpt --name autonat-L-imagenet256`
+    Examples:
+      adanat import --format autonat --nnet nnet_ema.pth --tokenizer vqgan_jax_strongaug.ckpt --name autonat-L-imagenet256
+      adanat import --format adanat --nnet nnet_ema.pth --tokenizer vqgan_jax_strongaug.ckpt --policy policy.pth --name my-adanat
     """
     if "/" in name or "\\" in name or name in ("", ".", ".."):
         raise typer.BadParameter("must be a plain name", param_hint="--name")

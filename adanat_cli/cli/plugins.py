@@ -21,6 +21,11 @@ def plugins_command(
 
     Built-ins and third-party plugins are found the same way, through the `adanat.*` entry-point
     groups. A plugin that fails to import is listed with its error and otherwise ignored.
+
+    Examples:
+      adanat plugins
+      adanat plugins --group schedulers
+      adanat plugins --json
     """
     if group is not None and group not in GROUPS:
         raise UsageError(f"unknown plugin group '{group}' (known: {', '.join(GROUPS)})")

@@ -10,6 +10,7 @@ from .. import __version__
 from ..engine.sampling import check_request, generate_images
 from ..errors import UsageError
 from ..io import ensure_writable
+from ..models.classes import parse_classes
 from ..models.resolve import load_model
 from ..outputs import write_samples
 from ..schedulers.build import build_scheduler, parse_scheduler_args
@@ -18,27 +19,13 @@ from .devices import pick_device
 from .progress import step_progress
 
 
-def parse_classes(values: list[str]) -> list[int]:
-    classes = []
-    for value in values:
-        for part in value.split(","):
-            part = part.strip()
-            if not part:
-                continue
-            try:
-                classes.append(int(part))
-            except ValueError:
-                raise UsageError(f"--class takes integers, got '{part}'") from None
-    return classes
-
-
 def sample_command(
     model: str = typer.Option(None, "--model", "-m", help="A model name (built-in, downloaded or imported) or a bundle folder; default: $ADANAT_MODEL, else `adanat config` model, else tiny-mnist.", show_default=False),
     scheduler: str = typer.Option(None, "--scheduler", "-s", help="Scheduler plugin (see `adanat plugins`); default: the model's recommended one."),
     steps: int = typer.Option(None, "--steps", "-T", help="Decoding steps; default: the model's recommended number."),
     scheduler_arg: list[str] = typer.Option([], "--scheduler-arg", "-a", help="Scheduler parameter as key=value (repeatable), e.g. guidance=2.0."),
     scheduler_config: Path = typer.Option(None, "--scheduler-config", help="JSON file of scheduler parameters (as written by Scheduler.save)."),
-    classes: list[str] = typer.Option([], "--class", "-c", help="Class id(s): repeat or give a comma list. Default: every class of a model with ≤16."),
+    classes: list[str] = typer.Option([], "--class", "-c", help="Class: an index, a name or a unique prefix of one ('golden retriever', 207); repeat or give a comma list. Default: every class of a model with ≤16. See `adanat classes`."),
     num: int = typer.Option(4, "--num", "-n", help="Images per class."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward batch (does not change the images)."),
     seed: int = typer.Option(0, "--seed", help="Base seed; each image's seed derives from it and the image's index."),
@@ -50,14 +37,17 @@ def sample_command(
 ) -> None:
     """Generate images and write one PNG each, a grid and a samples.json manifest.
 
-    Example: `adanat sample --scheduler cosine --steps 8 --class 7 --num 16`
+    Examples:
+      adanat sample --scheduler adanat --class 3 --num 8
+      adanat sample --scheduler cosine --steps 4 --class 7 --scheduler-arg guidance=2.0
+      adanat sample -m adanat-L-imagenet256 --scheduler adanat --class "golden retriever"
     """
     ensure_writable(out, overwrite)
     torch_device = pick_device(device)
     bundle = load_model(model or default_model(), device=torch_device)
     recommended = {"scheduler": "cosine", "steps": 8, **bundle.recommended}
     steps = steps if steps is not None else int(recommended["steps"])
-    labels_wanted = parse_classes(classes)
+    labels_wanted = parse_classes(classes, bundle.classes, bundle.name)
     if not labels_wanted:
         if bundle.backbone.num_classes > 16:
             raise UsageError(f"model '{bundle.name}' has {bundle.backbone.num_classes} classes: pass --class")
@@ -97,7 +87,8 @@ def sample_command(
     }
     trace_arrays = {k: v.numpy() for k, v in samples.trace.items()} if samples.trace is not None else None
     write_samples(out, samples.images, records, manifest, overwrite=overwrite, upscale=factor,
-                  columns=num if len(labels_wanted) > 1 else None, trace=trace_arrays)
+                  columns=num if len(labels_wanted) > 1 else None, trace=trace_arrays,
+                  row_labels=[bundle.classes[c] for c in labels_wanted] if len(labels_wanted) > 1 else None)
     typer.echo(str(out))
     typer.echo(f"wrote {len(labels)} images to {out} ({samples.seconds:.1f}s)", err=True)
 

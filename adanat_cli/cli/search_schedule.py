@@ -49,7 +49,11 @@ def search_schedule_command(
 
     Writes OUT (the best schedule found), OUT.state.json (resumable state) and OUT.log.jsonl (one
     line per update). A resumed search keeps the learning rates it started with.
-    Example: `adanat search-schedule -T 4 --updates 30 --num 1000 --lr 0.01 --lr-mask 1e-4 -o autonat-T4.json`
+
+    Examples:
+      adanat search-schedule -T 4 --updates 30 --num 1000 --lr 0.01 --lr-mask 1e-4 -o autonat-T4.json
+      adanat search-schedule -T 4 -o autonat-T4.json --resume
+      adanat ship tiny-mnist autonat-T4.json
     """
     if updates < 1:
         raise UsageError(f"--updates must be at least 1, got {updates}")

@@ -19,7 +19,10 @@ def ship_command(
 
     FILE becomes the default of `--scheduler adanat` (a policy) or `--scheduler autonat` (a schedule) at its number of steps. The bundle's config.json is rewritten last and atomically, so a refused file leaves the bundle as it was.
 
-    Examples: `adanat ship ./my-bundle runs/my-T8/best.safetensors` and `adanat ship ./my-bundle runs/autonat-T4.json`
+    Examples:
+      adanat ship ./my-bundle runs/tiny-mnist-T8-1/best.safetensors
+      adanat ship ./my-bundle runs/tiny-mnist-T8-1/best.safetensors --recommend
+      adanat ship ./my-bundle autonat-T4.json
     """
     _, path = resolve_model(model)
     typer.echo(str(ship_file(path, file, recommend=recommend)))

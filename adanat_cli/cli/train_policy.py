@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 from pathlib import Path
 
 import typer
@@ -13,75 +14,108 @@ from ..models.resolve import load_model
 from ..registry import registry
 from ..schedulers.build import parse_scheduler_args
 from ..settings import default_model
-from ..training.ppo import PolicyTrainer, TrainSettings, prepare_out
+from ..training.ppo import PolicyTrainer, prepare_out
+from ..training.recipes import (
+    default_steps,
+    latest_run_folder,
+    next_run_folder,
+    recipe_for,
+    resolve_settings,
+    saved_settings,
+)
 from .devices import pick_device
 from .progress import step_progress
 
+RECIPE = "default: the model's recipe, else"
+
 
 def train_policy_command(
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoint.pt, train.jsonl, best/policy.safetensors."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (checkpoint.pt, train.jsonl, best.safetensors); default: a new runs/<model>-T<steps>-<n>, or with --resume the latest one.", show_default=False),
     model: str = typer.Option(None, "--model", "-m", help="A model name (built-in, downloaded or imported) or a bundle folder; default: $ADANAT_MODEL, else `adanat config` model, else tiny-mnist.", show_default=False),
-    steps: int = typer.Option(8, "--steps", "-T", help="Decoding steps the policy is for."),
-    updates: int = typer.Option(100, "--updates", "-u", help="PPO updates."),
-    trajectories: int = typer.Option(4096, "--trajectories", help="Generations per update (over all processes)."),
-    batch_size: int = typer.Option(128, "--batch-size", "-b", help="Generations per forward batch."),
-    lr: float = typer.Option(1e-5, "--lr", help="Adam learning rate of actor and critic."),
-    epochs: int = typer.Option(5, "--epochs", help="PPO epochs per update."),
-    action_std: float = typer.Option(0.6, "--action-std", help="Initial std of the Gaussian actions."),
-    std_milestones: str = typer.Option("500", "--std-milestones", help="Updates after which the std drops by --std-decay (comma list)."),
-    std_decay: float = typer.Option(0.3, "--std-decay"),
-    min_std: float = typer.Option(0.1, "--min-std"),
-    reward: str = typer.Option("adversarial", "--reward", "-r", help="Reward plugin: adversarial, fid, classifier (see `adanat plugins`)."),
+    steps: int = typer.Option(None, "--steps", "-T", help="Decoding steps the policy is for; default: the model's recommended steps.", show_default=False),
+    updates: int = typer.Option(None, "--updates", "-u", help=f"PPO updates ({RECIPE} 100).", show_default=False),
+    trajectories: int = typer.Option(None, "--trajectories", help=f"Generations per update, over all processes ({RECIPE} 4096).", show_default=False),
+    batch_size: int = typer.Option(None, "--batch-size", "-b", help=f"Generations per forward batch ({RECIPE} 128).", show_default=False),
+    lr: float = typer.Option(None, "--lr", help=f"Adam learning rate of actor and critic ({RECIPE} 1e-5).", show_default=False),
+    epochs: int = typer.Option(None, "--epochs", help=f"PPO epochs per update ({RECIPE} 5).", show_default=False),
+    action_std: float = typer.Option(None, "--action-std", help=f"Initial std of the Gaussian actions ({RECIPE} 0.6).", show_default=False),
+    std_milestones: str = typer.Option(None, "--std-milestones", help=f"Updates after which the std drops by --std-decay, comma list ({RECIPE} 500).", show_default=False),
+    std_decay: float = typer.Option(None, "--std-decay", help=f"How much the std drops at each milestone ({RECIPE} 0.3).", show_default=False),
+    min_std: float = typer.Option(None, "--min-std", help=f"Floor of the std ({RECIPE} 0.1).", show_default=False),
+    reward: str = typer.Option(None, "--reward", "-r", help=f"Reward plugin: adversarial, fid, classifier; see `adanat plugins` ({RECIPE} adversarial).", show_default=False),
     reward_arg: list[str] = typer.Option([], "--reward-arg", help="key=value option of the reward (e.g. d_steps=5)."),
-    network_arg: list[str] = typer.Option([], "--network-arg", help="Policy size: hidden=, pointwise=, fc1=, fc2= (defaults: the paper's)."),
-    static: bool = typer.Option(False, "--static", help="Learn one per-step plan shared by all samples (the non-adaptive ablation)."),
-    residual: bool = typer.Option(True, "--residual/--no-residual", help="Add the handcrafted baseline to the actions."),
+    network_arg: list[str] = typer.Option([], "--network-arg", help="Policy size: hidden=, pointwise=, fc1=, fc2= (default: the model's recipe, else the paper's)."),
+    static: bool = typer.Option(None, "--static/--adaptive", help="Learn one per-step plan shared by all samples (the non-adaptive ablation).", show_default=False),
+    residual: bool = typer.Option(None, "--residual/--no-residual", help="Add the handcrafted baseline to the actions (default: on).", show_default=False),
     data: str = typer.Option(None, "--data", help="Real images: mnist5k or an image folder with class subfolders (default: the model's)."),
-    eval_every: int = typer.Option(10, "--eval-every", help="Evaluate FID every N updates (0: never)."),
-    eval_num: int = typer.Option(500, "--eval-num", help="Images per evaluation."),
-    checkpoint_every: int = typer.Option(5, "--checkpoint-every", help="Write checkpoint.pt every N updates."),
-    seed: int = typer.Option(0, "--seed"),
+    eval_every: int = typer.Option(None, "--eval-every", help=f"Evaluate FID every N updates, 0 for never ({RECIPE} 10).", show_default=False),
+    eval_num: int = typer.Option(None, "--eval-num", help=f"Images per evaluation ({RECIPE} 500).", show_default=False),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every", help=f"Write checkpoint.pt every N updates ({RECIPE} 5).", show_default=False),
+    seed: int = typer.Option(None, "--seed", help=f"Seed of the whole run ({RECIPE} 0).", show_default=False),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its checkpoint."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a run from its checkpoint, with the settings it was started with."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run in --out and start afresh."),
 ) -> None:
     """Train a per-sample, per-step generation policy (AdaNAT) with PPO.
 
     Trajectories are generated with actions sampled around the policy's mean; the reward scores the
-    final images (default: a discriminator trained alongside). Runs on CPU, one GPU, or several
-    processes (`torchrun --nproc_per_node N -m adanat_cli train-policy …`). The result,
-    OUT/policy.safetensors (and OUT/best.safetensors, best evaluation FID), is used with
+    final images (default: a discriminator trained alongside). With no options it trains a policy for
+    the default model with the settings that trained the model's shipped policy (its recipe; the
+    paper's settings for a model without one). Any option overrides. Runs on CPU, one GPU, or
+    several processes. The result, OUT/best.safetensors (best evaluation FID), is used with
     `adanat sample --scheduler adanat --scheduler-arg policy=OUT/best.safetensors`.
+
+    Examples:
+      adanat train-policy                      # the default model's recipe at its recommended T
+      adanat train-policy --steps 4 --updates 20 --out runs/quick
+      adanat train-policy --resume             # continue the latest run
     """
-    for name, value in (("--updates", updates), ("--trajectories", trajectories), ("--batch-size", batch_size),
-                        ("--epochs", epochs), ("--checkpoint-every", checkpoint_every)):
-        if value < 1:
+    given_ints = {"--updates": updates, "--trajectories": trajectories, "--batch-size": batch_size,
+                  "--epochs": epochs, "--checkpoint-every": checkpoint_every}
+    for name, value in given_ints.items():
+        if value is not None and value < 1:
             raise UsageError(f"{name} must be at least 1, got {value}")
-    if eval_every < 0 or eval_num < 2:
+    if (eval_every is not None and eval_every < 0) or (eval_num is not None and eval_num < 2):
         raise UsageError("--eval-every must be ≥ 0 and --eval-num ≥ 2")
-    if not (lr > 0 and action_std > 0 and min_std > 0):
+    if any(v is not None and not v > 0 for v in (lr, action_std, min_std)):
         raise UsageError("--lr, --action-std and --min-std must be positive")
-    try:
-        milestones = [int(m) for m in std_milestones.split(",") if m.strip()]
-    except ValueError:
-        raise UsageError(f"--std-milestones takes a comma list of integers, got '{std_milestones}'") from None
-    registry.get("rewards", reward)  # unknown reward: fail before loading anything
+    milestones = None
+    if std_milestones is not None:
+        try:
+            milestones = [int(m) for m in std_milestones.split(",") if m.strip()]
+        except ValueError:
+            raise UsageError(f"--std-milestones takes a comma list of integers, got '{std_milestones}'") from None
+    if reward is not None:
+        registry.get("rewards", reward)  # unknown reward: fail before loading anything
     shard = Shard(cpu=device == "cpu")
     torch_device = pick_device(device)
     bundle = load_model(model or default_model(), device=torch_device)
+    if steps is None and resume and out is not None:
+        steps = saved_settings(out).get("steps")  # resuming a named run: its own T
+    if steps is None:
+        steps = default_steps(bundle.config, bundle.recommended.get("steps"))
     if not 2 <= steps <= bundle.backbone.num_tokens:
         raise UsageError(f"--steps must be between 2 and the number of tokens ({bundle.backbone.num_tokens})")
-    source = data or bundle.evaluation.get("real")
-    if source is None:
+    if out is None:
+        root = Path("runs")
+        out = latest_run_folder(root, bundle.name, steps) if resume else next_run_folder(root, bundle.name, steps)
+        if out is None:
+            raise UsageError(f"nothing to resume: no {root}/{bundle.name}-T{steps}-<n> run folder; pass --out")
+    given = {
+        "updates": updates, "trajectories": trajectories, "batch_size": batch_size, "lr": lr, "epochs": epochs,
+        "action_std": action_std, "std_milestones": milestones, "std_decay": std_decay, "min_std": min_std,
+        "residual": residual, "static": static, "reward": reward, "seed": seed, "eval_every": eval_every,
+        "eval_num": eval_num, "checkpoint_every": checkpoint_every,
+        "reward_options": parse_scheduler_args(reward_arg) if reward_arg else None,
+        "network": {k: int(v) for k, v in parse_scheduler_args(network_arg).items()} if network_arg else None,
+    }
+    settings, source = resolve_settings(steps, recipe_for(bundle.config, steps),
+                                        saved_settings(out) if resume else None, given)
+    registry.get("rewards", settings.reward)
+    source_images = data or bundle.evaluation.get("real")
+    if source_images is None:
         raise UsageError("no real images: pass --data (mnist5k or an image folder)")
-    images, labels = load_real_images(source, bundle.backbone.num_classes, bundle.image_size)
-    settings = TrainSettings(
-        steps=steps, updates=updates, trajectories=trajectories, batch_size=batch_size, lr=lr, epochs=epochs,
-        action_std=action_std, std_milestones=milestones, std_decay=std_decay, min_std=min_std, residual=residual,
-        static=static, reward=reward, reward_options=parse_scheduler_args(reward_arg),
-        network={k: int(v) for k, v in parse_scheduler_args(network_arg).items()}, seed=seed,
-        eval_every=eval_every, eval_num=eval_num, checkpoint_every=checkpoint_every,
-    )
+    images, labels = load_real_images(source_images, bundle.backbone.num_classes, bundle.image_size)
     if shard.is_main:
         prepare_out(out, resume, overwrite)
     shard.wait()
@@ -89,9 +123,12 @@ def train_policy_command(
         trainer = PolicyTrainer(bundle, settings, images, labels, out, torch_device, shard)
     except TypeError as err:
         raise UsageError(f"bad --reward-arg or --network-arg: {err}") from None
+    if shard.is_main:
+        typer.echo(f"training a T={steps} policy for {bundle.name} into {out} ({settings.updates} updates × "
+                   f"{settings.trajectories} trajectories; defaults: {source})", err=True)
     if resume:
         trainer.load_checkpoint()
-    with step_progress(f"training a T={steps} policy", total=updates) as advance:
+    with step_progress(f"training a T={steps} policy", total=settings.updates) as advance:
         for _ in range(trainer.update):
             advance()
 
@@ -106,6 +143,14 @@ def train_policy_command(
         trainer.run(on_update=report)
     if shard.is_main:
         typer.echo(str(out / "policy.safetensors"))
+        best = out / "best.safetensors"
+        policy = best if best.is_file() else out / "policy.safetensors"
+        model_arg = shlex.quote(model) if model else shlex.quote(bundle.name)
+        typer.echo("next:\n"
+                   f"  adanat sample -m {model_arg} --scheduler adanat --steps {steps} "
+                   f"--scheduler-arg policy={shlex.quote(str(policy))}\n"
+                   f"  adanat compare -m {model_arg} --schedulers cosine,adanat --steps {steps} "
+                   f"-a adanat:policy={shlex.quote(str(policy))}", err=True)
 
 
 def register(app: typer.Typer) -> None:

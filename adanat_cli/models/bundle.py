@@ -21,6 +21,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from ..architectures.base import Backbone, Tokenizer
+from ..data.class_names import are_bare_ids, default_class_names
 from ..errors import BundleError
 from ..io import (
     ensure_writable,
@@ -65,7 +66,7 @@ class ModelBundle:
         h, w = self.backbone.grid
         return h * self.tokenizer.downsample, w * self.tokenizer.downsample
 
-    def to(self, device: torch.device | str) -> "ModelBundle":
+    def to(self, device: torch.device | str) -> ModelBundle:
         self.backbone.to(device)
         self.tokenizer.to(device)
         return self
@@ -178,6 +179,8 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu", name: str 
     backbone = _load_module(path, "backbones", config["backbone"], "backbone.safetensors", files, device)
     tokenizer = _load_module(path, "tokenizers", config["tokenizer"], "tokenizer.safetensors", files, device)
     classes = [str(c) for c in config["classes"]]
+    if are_bare_ids(classes):  # bundles imported before class names were shipped
+        classes = default_class_names(len(classes))
     if len(classes) != backbone.num_classes:
         raise BundleError(
             f"{path}: config.json lists {len(classes)} classes but the backbone has {backbone.num_classes}"

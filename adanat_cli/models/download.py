@@ -1,8 +1,9 @@
 """Zoo checkpoints: fetch into the Hugging Face cache, convert into a bundle next to it.
 
-Files go through ``huggingface_hub.hf_hub_download`` into the standard cache (``HF_HUB_CACHE``, by default
+Hub files go through ``huggingface_hub.hf_hub_download`` into the standard cache (``HF_HUB_CACHE``, by default
 ``~/.cache/huggingface/hub``; ``cache_dir`` overrides it), so they are shared with every other tool
-that uses the Hub. The converted bundle is written to ``<cache>/adanat-bundles/<name>/`` (see
+that uses the Hub; Google Drive files through ``models.drive`` (gdown) into a folder of that cache.
+The converted bundle is written to ``<cache>/adanat-bundles/<name>/`` (see
 ``bundles_root``), which is where ``resolve_model`` looks for zoo names.
 
 Offline (``HF_HUB_OFFLINE=1``, read here at call time, or when the Hub cannot be reached) the cache is
@@ -11,48 +12,19 @@ used; a file that is not cached is one ``NotFoundError`` naming it and how to ge
 
 from __future__ import annotations
 
-import hashlib
-import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from ..errors import BundleError, NotFoundError, UsageError
 from .bundle import read_bundle_config
+from .cache import bundles_root, find_converted, hub_cache_dir, hub_offline, verify
+from .converters.policy import policy_from_official
+from .drive import drive_cache_path, fetch_drive, is_drive_file
 from .formats import import_model
+from .ship import add_official_policy
 from .zoo import ZooEntry, ZooFile, zoo_entries, zoo_entry
-
-BUNDLES_FOLDER = "adanat-bundles"
-_TRUE = {"1", "on", "yes", "true"}
-
-
-def hub_cache_dir(cache_dir: str | Path | None = None) -> Path:
-    """The Hugging Face hub cache: ``cache_dir``, else ``HF_HUB_CACHE`` / ``HF_HOME`` read now."""
-    if cache_dir is not None:
-        return Path(cache_dir).expanduser()
-    if os.environ.get("HF_HUB_CACHE"):
-        return Path(os.environ["HF_HUB_CACHE"]).expanduser()
-    if os.environ.get("HF_HOME"):
-        return Path(os.environ["HF_HOME"]).expanduser() / "hub"
-    from huggingface_hub import constants
-
-    return Path(constants.HF_HUB_CACHE)
-
-
-def bundles_root(cache_dir: str | Path | None = None) -> Path:
-    return hub_cache_dir(cache_dir) / BUNDLES_FOLDER
-
-
-def find_converted(name: str, cache_dir: str | Path | None = None) -> Path | None:
-    """The converted bundle folder of ``name`` (zoo or imported), or None."""
-    path = bundles_root(cache_dir) / name
-    return path if (path / "config.json").is_file() else None
-
-
-def hub_offline() -> bool:
-    from huggingface_hub import constants
-
-    return constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in _TRUE
 
 
 def cached_path(file: ZooFile, cache_dir: str | Path | None = None, revision: str | None = None) -> Path | None:
@@ -103,20 +75,6 @@ def fetch(entry: ZooEntry, file: ZooFile, cache_dir: str | Path | None = None,
     return path
 
 
-def verify(file: ZooFile, path: Path) -> None:
-    """Check the size and SHA-256 recorded for ``file``, where they are known."""
-    size = path.stat().st_size
-    if file.size is not None and size != file.size:
-        raise BundleError(f"{path} has {size} bytes, expected {file.size}: delete it and download again")
-    if file.sha256 is not None:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != file.sha256:
-            raise BundleError(f"{path} does not match its recorded SHA-256: delete it and download again")
-
-
 def download_model(
     name: str,
     cache_dir: str | Path | None = None,
@@ -127,30 +85,42 @@ def download_model(
     overwrite: bool = False,
     on_progress: Callable[[str], None] = lambda message: None,
 ) -> Path:
-    """Fetch the Hub files of zoo entry ``name``, convert them and return the bundle folder.
+    """Fetch the files of zoo entry ``name`` (Hub, Google Drive), convert them and return the bundle folder.
 
-    ``local_files`` maps a role (``tokenizer``, ...) to a file fetched by hand, for the parts of an
-    entry that are not on the Hub. An existing bundle is returned as is unless ``overwrite``.
+    ``local_files`` maps a role (``nnet``, ``tokenizer``, ``policy``, ...) to a file fetched by hand; it
+    replaces the download of that file. An entry's ``policy`` file (AdaNAT's learned policy) is shipped
+    in the bundle as its recommended scheduler. An existing bundle is returned as is unless ``overwrite``.
     """
     entry = zoo_entry(name)
     out = bundles_root(cache_dir) / entry.name
     if find_converted(entry.name, cache_dir) and not overwrite:
         on_progress(f"{entry.name} is already converted")
         return out
-    local = {role: Path(p) for role, p in (local_files or {}).items()}
-    missing = [f for f in entry.manual_files if f.role not in local]
-    if entry.importable_only or missing:
-        how = entry.import_command or entry.notes or "see `adanat download --list`"
-        names = ", ".join(f"{f.role} ({f.url or f.filename})" for f in missing) or "every file"
-        raise UsageError(f"{entry.name} is not fully on the Hub; missing {names}: {how}")
-    paths = dict(local)
-    for file in entry.hub_files:
-        on_progress(f"fetching {file.repo_id}/{file.filename}")
-        paths[file.role] = fetch(entry, file, cache_dir, revision, token)
+    paths = {role: Path(p) for role, p in (local_files or {}).items()}
+    unknown = sorted(set(paths) - {f.role for f in entry.files})
+    if unknown:
+        raise UsageError(f"{entry.name} has no file '{unknown[0]}' (its files: {', '.join(f.role for f in entry.files)})")
+    unreachable = [f for f in _by_hand(entry) if f.role not in paths]
+    if unreachable:
+        names = ", ".join(f"{f.role} ({f.filename})" for f in unreachable)
+        flags = " ".join(f"--file {f.role}=PATH" for f in unreachable)
+        raise UsageError(f"{entry.name}: no download link is recorded for {names}; {entry.notes or 'fetch it by hand'} "
+                         f"Then: adanat download {entry.name} {flags}")
+    for file in entry.files:
+        if file.role in paths:
+            continue
+        if file.on_hub:
+            on_progress(f"fetching {file.repo_id}/{file.filename}")
+            paths[file.role] = fetch(entry, file, cache_dir, revision, token)
+        else:
+            on_progress(f"fetching {file.filename} from Google Drive")
+            paths[file.role] = fetch_drive(entry, file, cache_dir)
+    if "policy" in paths:
+        policy_from_official(paths["policy"])  # a bad policy file fails before any bundle is written
     on_progress(f"converting {entry.name}")
     sources = {f.role: (f"hf:{f.repo_id}/{f.filename}@{revision or f.revision}" if f.on_hub else f.url or f.filename)
                for f in entry.files}
-    return import_model(
+    bundle = import_model(
         entry.format, paths["nnet"], paths["tokenizer"], entry.name, out,
         tokenizer_config=paths.get("tokenizer_config"),
         num_heads=num_heads if num_heads is not None else entry.num_heads,
@@ -158,13 +128,35 @@ def download_model(
         provenance={"zoo": entry.name, "sources": sources, "licence": entry.licence, "citation": entry.citation},
         overwrite=overwrite,
     )
+    if "policy" in paths:
+        on_progress("converting the learned policy")
+        try:
+            add_official_policy(bundle, paths["policy"])
+        except BaseException:
+            shutil.rmtree(bundle, ignore_errors=True)  # never leave a bundle that looks complete without it
+            raise
+    return bundle
+
+
+def _by_hand(entry: ZooEntry) -> list[ZooFile]:
+    """Files of ``entry`` with no download link: the user fetches them."""
+    return [f for f in entry.files if not f.on_hub and not is_drive_file(f)]
+
+
+def _file_cached(file: ZooFile, cache_dir: str | Path | None) -> Path | None:
+    if file.on_hub:
+        return cached_path(file, cache_dir)
+    if is_drive_file(file):
+        path = drive_cache_path(file, cache_dir)
+        return path if path.is_file() else None
+    return None
 
 
 def zoo_status(cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
     """One row per zoo entry: source, size, whether its Hub files are cached and whether it is converted."""
     rows = []
     for entry in zoo_entries():
-        cached_files = [cached_path(f, cache_dir) for f in entry.hub_files]
+        cached_files = [_file_cached(f, cache_dir) for f in entry.files]
         known = [f.size for f in entry.files if f.size is not None]
         on_disk = sum(p.stat().st_size for p in cached_files if p is not None)
         bundle = find_converted(entry.name, cache_dir)
@@ -181,12 +173,11 @@ def zoo_status(cache_dir: str | Path | None = None) -> list[dict[str, Any]]:
             "source": entry.source,
             "size": _size_text(entry, known, on_disk, cached_files),
             "cached_bytes": on_disk,
-            "cached": bool(entry.hub_files) and all(p is not None for p in cached_files),
+            "cached": all(p is not None for p in cached_files),
             "converted": converted,
             "bundle": str(bundle) if converted else None,
             "licence": entry.licence,
-            "how": (f"adanat download {entry.name}" if not entry.manual_files
-                    else entry.import_command or entry.notes),
+            "how": " ".join([f"adanat download {entry.name}", *(f"--file {f.role}=PATH" for f in _by_hand(entry))]),
         })
     return rows
 

@@ -31,6 +31,7 @@ import yaml
 
 from .. import __version__
 from ..architectures.base import Backbone, Tokenizer
+from ..data.class_names import default_class_names
 from ..errors import ConversionError, NotFoundError, UsageError
 from ..io import ensure_writable
 from ..registry import registry
@@ -224,7 +225,7 @@ def import_model(
         record["tokenizer_config"] = Path(tokenizer_config).name
     return save_bundle(
         out, name, backbone, vqgan,
-        classes=[str(i) for i in range(backbone.num_classes)],  # ImageNet ids; names are not shipped
+        classes=default_class_names(backbone.num_classes),
         recommended=recommended if recommended is not None else default_recommended(fmt),
         provenance=record, overwrite=overwrite,
     )

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import torch
 
+from ..data.class_names import IMAGENET_CLASSES
 from ..errors import BundleError, NotFoundError
 from ..registry import unknown_name_message
 from .bundle import ModelBundle, load_bundle, read_bundle_config
-from .download import bundles_root, find_converted
+from .cache import bundles_root, find_converted
 from .zoo import is_zoo_name, zoo_entries
 
 BUILTIN_DIR = Path(__file__).resolve().parent / "builtin"
@@ -53,22 +54,25 @@ def load_model(spec: str, device: torch.device | str = "cpu") -> ModelBundle:
     return load_bundle(path, device=device, name=name)
 
 
-def class_hint(label: int) -> str:
-    """Where to find a model that has class ``label``: installed ones first, else the zoo and the
-    download command (one clause, for an error message)."""
+def class_hint(label: int, name: str | None = None) -> str:
+    """Where to find a model that has class ``label`` (called ``name``, if given): installed ones
+    first, else the zoo and the download command (one clause, for an error message). A named class
+    is an ImageNet one: only 1,000-class models have it."""
+    what = f"'{name}'" if name else str(label)
     installed = []
     converted = sorted(p for p in bundles_root().iterdir() if p.is_dir()) if bundles_root().is_dir() else []
-    for name, path in [*builtin_models().items(), *((p.name, p) for p in converted)]:
+    for model, path in [*builtin_models().items(), *((p.name, p) for p in converted)]:
         try:
-            if len(read_bundle_config(path)["classes"]) > label:
-                installed.append(name)
+            count = len(read_bundle_config(path)["classes"])
+            if (count == IMAGENET_CLASSES) if name else (count > label):
+                installed.append(model)
         except (BundleError, TypeError):
             continue
     if installed:
-        return f"installed models with class {label}: {', '.join(installed)} (pass --model NAME)"
+        return f"installed models with class {what}: {', '.join(installed)} (pass --model NAME)"
     zoo = [e for e in zoo_entries() if e.num_classes > label]
     if not zoo:
         return "no known model has that many classes"
     first = next((e for e in zoo if e.format == "adanat"), zoo[0])
-    return (f"models with class {label}: {', '.join(e.name for e in zoo)}; "
+    return (f"models with class {what}: {', '.join(e.name for e in zoo)}; "
             f"get one with `adanat download {first.name} --default`")

@@ -2,7 +2,8 @@
 ``--scheduler adanat`` / ``--scheduler autonat`` at its T (the ``adanat ship`` command).
 
 A policy is copied to ``BUNDLE/policies/adanat-T<steps>.safetensors`` (with its ``.json``) and
-registered in config.json under ``"schedules": {"adanat": {"<steps>": {"policy": ...}}}``; a schedule
+registered in config.json under ``"schedules": {"adanat": {"<steps>": {"policy": ...}}}``, with the
+run's settings as the model's training recipe for that T when the policy sits in a run folder; a schedule
 goes to ``BUNDLE/schedules/autonat-T<steps>.json``, under ``"schedules": {"autonat": {"<steps>":
 {"file": ...}}}``.
 """
@@ -13,6 +14,7 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ConversionError, UsageError
+from ..io import read_json_object
 from ..schedulers.adanat_files import load_policy, save_policy
 from ..schedulers.autonat import Schedule
 from .bundle import add_to_bundle, load_bundle, read_bundle_config
@@ -36,10 +38,26 @@ def ship_policy(bundle_path: str | Path, policy_file: str | Path, recommend: boo
     if policy_file.with_suffix(".json").is_file():
         files[relative.replace(".safetensors", ".json")] = policy_file.with_suffix(".json")
     updates = {"schedules": {"adanat": {str(meta["steps"]): {"policy": relative}}}}
+    recipe = training_recipe(policy_file, meta)
+    if recipe is not None:
+        updates["training_recipes"] = {str(meta["steps"]): recipe}
     # the old recommendation's settings belong to its scheduler: replaced whole, never merged
     replace = {"recommended": {"scheduler": "adanat", "steps": meta["steps"], "scheduler_config": {}}} if recommend else {}
     add_to_bundle(bundle_path, files, updates, replace=replace)
     return Path(bundle_path) / relative
+
+
+def training_recipe(policy_file: Path, meta: dict) -> dict | None:
+    """The settings that produced ``policy_file``: its run's settings.json, stopped at the update whose
+    weights the file holds (so ``adanat train-policy`` with the recipe ends on this very policy)."""
+    settings_file = policy_file.parent / "settings.json"
+    if not settings_file.is_file():
+        return None
+    recipe = read_json_object(settings_file, "training settings", ConversionError)
+    reached = (meta.get("training") or {}).get("updates")
+    if isinstance(reached, int) and reached > 0:
+        recipe["updates"] = reached
+    return recipe
 
 
 def ship_schedule(bundle_path: str | Path, schedule_file: str | Path) -> Path:

@@ -28,9 +28,10 @@ ADANAT_POLICY_URL = "https://drive.google.com/file/d/1fjHFZUUnEdKptojayW4S1Vr78u
 
 @dataclass(frozen=True)
 class ZooFile:
-    """One file of an entry. ``repo_id`` set: on the Hub at ``filename``; else fetched by hand from ``url``."""
+    """One file of an entry. ``repo_id`` set: on the Hub at ``filename``; else at ``url`` (a Google Drive
+    link is downloaded with gdown; without a url the file is fetched by hand)."""
 
-    role: str  # "nnet", "tokenizer" or "tokenizer_config" (the importer's inputs)
+    role: str  # "nnet", "tokenizer", "tokenizer_config" (the importer's inputs) or "policy" (shipped after)
     filename: str  # path inside the Hub repo, or the file's usual local name
     repo_id: str | None = None
     revision: str = "main"
@@ -58,7 +59,6 @@ class ZooEntry:
     licence: str | None = None  # None: not recorded here, see the source
     citation: str = ""
     notes: str = ""
-    import_command: str | None = None  # for entries with files that are not on the Hub
 
     def file(self, role: str) -> ZooFile | None:
         return next((f for f in self.files if f.role == role), None)
@@ -70,11 +70,6 @@ class ZooEntry:
     @property
     def manual_files(self) -> list[ZooFile]:
         return [f for f in self.files if not f.on_hub]
-
-    @property
-    def importable_only(self) -> bool:
-        """True when no file is on the Hub: ``adanat import`` is the only way in."""
-        return not self.hub_files
 
     @property
     def source(self) -> str:
@@ -105,11 +100,8 @@ _MASKGIT_LICENCE = ("MIT (code: valeoai/Maskgit-pytorch README; weights: MIT tag
                     "comes from taming-transformers (code MIT, weights licence not stated)")
 _MAGE_NOTE = "MAGE VQGAN: code MIT (LTH14/mage), weights licence not stated"
 _MAGE_VQGAN = ZooFile("tokenizer", "vqgan_jax_strongaug.ckpt", url=MAGE_VQGAN_URL)
+_DRIVE_NOTE = "Google Drive files, fetched with gdown (pip install 'adanat[drive]') or by hand (--file ROLE=PATH)."
 _UVIT_CITE = ("Ni et al., 'Revisiting Non-Autoregressive Transformers for Efficient Image Synthesis' (AutoNAT), CVPR 2024")
-
-
-def _import_command(fmt: str, nnet: str, name: str) -> str:
-    return f"adanat import --format {fmt} --nnet {nnet} --tokenizer vqgan_jax_strongaug.ckpt --name {name}"
 
 
 BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
@@ -162,8 +154,8 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         licence="not stated (the nzl-thu/MUSE Hub repo has no licence tag; MUSE-Pytorch names none); " + _MAGE_NOTE,
         citation="Chang et al., 'Muse: Text-To-Image Generation via Masked Generative Transformers', "
                  "arXiv:2301.00704; MUSE-Pytorch (nzl-thu)",
-        notes="The VQGAN is not on the Hub: fetch it from MAGE's Google Drive link and pass it with "
-              "`adanat download muse-imagenet256 --tokenizer FILE --heads N`.",
+        notes="The VQGAN comes from MAGE's Google Drive (fetched with gdown); the heads are not recorded: "
+              "`adanat download muse-imagenet256 --heads N`.",
     ),
     ZooEntry(
         name="autonat-L-imagenet256",
@@ -177,24 +169,23 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         recommended={"scheduler": "autonat", "steps": 8},  # the searched T=8 policy, REFERENCE §1
         licence="code MIT (LeapLabTHU/ImprovedNAT); weights licence not stated; " + _MAGE_NOTE,
         citation=_UVIT_CITE,
-        notes="Google Drive only: download both files by hand, then import.",
-        import_command=_import_command("autonat", "nnet_ema.pth", "autonat-L-imagenet256"),
+        notes=_DRIVE_NOTE,
     ),
     ZooEntry(
         name="adanat-L-imagenet256",
         format="adanat",
         description="AdaNAT-L: the AutoNAT-L NAT with AdaNAT's learned policy, ImageNet 256×256",
-        files=(ZooFile("nnet", "nnet_ema.pth", url=NAT_L_URL), _MAGE_VQGAN),
+        files=(ZooFile("nnet", "nnet_ema.pth", url=NAT_L_URL), _MAGE_VQGAN,
+               ZooFile("policy", "adanat_policy.pth", url=ADANAT_POLICY_URL)),
         tokenizer="MAGE VQGAN f16, 1024 codes",
         resolution=256,
         num_classes=1000,
         num_heads=8,  # AdaNAT configs/imagenet_256_AdaNAT_L.yaml
-        # without its policy the NAT runs AutoNAT's T=8 table; `import --policy` makes adanat the recommendation
+        # without its policy the NAT runs AutoNAT's T=8 table; the shipped policy makes adanat the recommendation
         recommended={"scheduler": "autonat", "steps": 8},
         licence="not stated (LeapLabTHU/AdaNAT names none); " + _MAGE_NOTE,
         citation="Ni et al., 'AdaNAT: Exploring Adaptive Policy for Token-Based Image Generation', ECCV 2024",
-        notes=f"Google Drive only: the NAT, the MAGE VQGAN and the learned policy ({ADANAT_POLICY_URL}).",
-        import_command=_import_command("adanat", "nnet_ema.pth", "adanat-L-imagenet256") + " --policy adanat_policy.pth",
+        notes=_DRIVE_NOTE + " The learned policy is converted and becomes the recommended scheduler.",
     ),
     ZooEntry(
         name="enat-L-imagenet256",
@@ -212,9 +203,8 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         licence="not stated (LeapLabTHU/ENAT names none); " + _MAGE_NOTE,
         citation="Ni et al., 'ENAT: Rethinking Spatial-temporal Interactions in Token-based Image Synthesis', "
                  "NeurIPS 2024",
-        notes="Google Drive only (see the ENAT README; its download link is not recorded here). "
-              "Imported with 22 encoder + 2 decoder blocks, as published for ENAT-L.",
-        import_command=_import_command("enat", "nnet_ema.pth", "enat-L-imagenet256"),
+        notes="Fetch nnet_ema.pth by hand from the Google Drive link in the ENAT README (LeapLabTHU/ENAT; "
+              "the link is not recorded here). Imported with 22 encoder + 2 decoder blocks, as published for ENAT-L.",
     ),
 )
 

@@ -1,0 +1,71 @@
+"""`adanat train-policy` with no options: the model's recipe, a fresh run folder, the next commands."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pytest
+
+from adanat_cli.models.resolve import load_model
+from adanat_cli.training.ppo import TrainSettings
+from adanat_cli.training.recipes import default_steps, recipe_for, resolve_settings
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def test_tiny_mnist_records_the_recipe_of_each_shipped_policy():
+    bundle = load_model("tiny-mnist")
+    assert default_steps(bundle.config, bundle.recommended.get("steps")) == 8
+    for steps in (2, 4, 8):
+        recipe = recipe_for(bundle.config, steps)
+        shipped = json.loads((bundle.path / "policies" / f"adanat-T{steps}.json").read_text())
+        # the recipe stops at the update whose weights were shipped
+        assert recipe["steps"] == steps and recipe["updates"] == shipped["training"]["updates"]
+        assert recipe["trajectories"] == shipped["training"]["trajectories_per_update"]
+        assert recipe["lr"] == shipped["training"]["lr"]
+
+
+def test_layers_paper_then_recipe_then_resumed_run_then_options():
+    paper, source = resolve_settings(8, None, None, {})
+    assert asdict(paper) == asdict(TrainSettings()) and source == "the paper's settings"
+    recipe = {"trajectories": 256, "lr": 3e-4, "updates": 60}
+    merged, source = resolve_settings(8, recipe, {"updates": 70}, {"updates": None, "lr": 1e-3})
+    assert (merged.trajectories, merged.updates, merged.lr) == (256, 70, 1e-3)
+    assert source == "the resumed run's settings"
+
+
+def test_no_options_trains_the_default_model_into_a_fresh_run_folder(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ADANAT_MODEL", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    quick = ["--updates", "1", "--trajectories", "4", "--batch-size", "4", "--eval-every", "0", "--device", "cpu"]
+    first = cli("train-policy", *quick)
+    assert first.code == 0, first.err
+    run = tmp_path / "runs" / "tiny-mnist-T8-1"
+    settings = json.loads((run / "settings.json").read_text())
+    recipe = recipe_for(load_model("tiny-mnist").config, 8)
+    overridden = {"updates": 1, "trajectories": 4, "batch_size": 4, "eval_every": 0}
+    assert settings == {**recipe, **overridden}
+    assert "defaults: the model's recipe" in first.err
+    assert f"adanat sample -m tiny-mnist --scheduler adanat --steps 8 --scheduler-arg policy=runs/tiny-mnist-T8-1/" in first.err
+    assert "adanat compare -m tiny-mnist --schedulers cosine,adanat --steps 8 -a adanat:policy=" in first.err
+
+    second = cli("train-policy", *quick)
+    assert second.code == 0 and (tmp_path / "runs" / "tiny-mnist-T8-2" / "policy.safetensors").is_file()
+    assert (run / "policy.safetensors").is_file()  # the first run is untouched
+
+    resumed = cli("train-policy", "--resume", "--updates", "2", "--device", "cpu")
+    assert resumed.code == 0, resumed.err
+    log = (tmp_path / "runs" / "tiny-mnist-T8-2" / "train.jsonl").read_text().splitlines()
+    assert [json.loads(line)["update"] for line in log] == [1, 2]
+    assert json.loads((tmp_path / "runs" / "tiny-mnist-T8-2" / "settings.json").read_text())["trajectories"] == 4
+
+    named = tmp_path / "named"
+    assert cli("train-policy", *quick, "--steps", "4", "--out", str(named)).code == 0
+    continued = cli("train-policy", "--resume", "--out", str(named), "--updates", "2", "--device", "cpu")
+    assert continued.code == 0, continued.err  # its T (4) comes from the run, not the model's default (8)
+    assert "training a T=4 policy" in continued.err
+
+    nothing = cli("train-policy", "--resume", "--steps", "4")
+    assert nothing.code != 0 and "nothing to resume" in nothing.err and len(nothing.err.strip().splitlines()) == 1
