@@ -81,13 +81,15 @@ def test_resumed_training_equals_an_uninterrupted_run(cli, training_setup, tmp_p
     assert cli("train-policy", *training_setup, "-u", "3", "--eval-every", "0", "--checkpoint-every", "1", "-o", str(whole)).code == 0
     assert cli("train-policy", *training_setup, "-u", "2", "--eval-every", "0", "--checkpoint-every", "1", "-o", str(split)).code == 0
     # a crash after update 2's checkpoint may have logged a later update: resume must drop it
+    # and a kill in the middle of a log write leaves a torn last line: dropped, with a notice
     with open(split / "train.jsonl", "a") as log:
-        log.write(json.dumps({"update": 3, "reward_mean": 0.0}) + "\n")
+        log.write(json.dumps({"update": 3, "reward_mean": 0.0}) + "\n" + '{"update": 4, "rew')
     refused = cli("train-policy", *training_setup, "-u", "3", "-o", str(split))
     assert refused.code != 0 and "--resume" in refused.err
     resumed = cli("train-policy", *training_setup, "-u", "3", "--eval-every", "0", "--checkpoint-every", "1",
                   "-o", str(split), "--resume")
     assert resumed.code == 0, resumed.err
+    assert "dropped 1 half-written line(s)" in resumed.err
     a, b = _tensors(whole / "policy.safetensors"), _tensors(split / "policy.safetensors")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     log = [json.loads(line) for line in (split / "train.jsonl").read_text().splitlines()]
@@ -114,6 +116,10 @@ def test_ablation_variants_train(cli, training_setup, tmp_path, extra):
     (["-T", "1"], "--steps must be between 2"),
     (["--reward-arg", "bogus=1"], "bad --reward-arg"),
     (["--data", "/no/such"], "does not exist"),
+    (["--lr", "inf"], "must be positive finite numbers"),
+    (["--lr", "nan"], "must be positive finite numbers"),
+    (["--seed", "-1"], "--seed must be ≥ 0"),
+    (["--std-decay", "-0.5"], "--std-decay must be a finite number"),
 ])
 def test_bad_input(cli, training_setup, tmp_path, args, message):
     result = cli("train-policy", *training_setup, *args, "-o", str(tmp_path / "run"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shlex
 from pathlib import Path
 
@@ -77,8 +78,12 @@ def train_policy_command(
             raise UsageError(f"{name} must be at least 1, got {value}")
     if (eval_every is not None and eval_every < 0) or (eval_num is not None and eval_num < 2):
         raise UsageError("--eval-every must be ≥ 0 and --eval-num ≥ 2")
-    if any(v is not None and not v > 0 for v in (lr, action_std, min_std)):
-        raise UsageError("--lr, --action-std and --min-std must be positive")
+    if any(v is not None and not (v > 0 and math.isfinite(v)) for v in (lr, action_std, min_std)):
+        raise UsageError("--lr, --action-std and --min-std must be positive finite numbers")
+    if std_decay is not None and not (std_decay >= 0 and math.isfinite(std_decay)):
+        raise UsageError(f"--std-decay must be a finite number ≥ 0, got {std_decay}")
+    if seed is not None and seed < 0:
+        raise UsageError(f"--seed must be ≥ 0, got {seed}")
     milestones = None
     if std_milestones is not None:
         try:
@@ -140,7 +145,7 @@ def train_policy_command(
                 typer.echo(f"update {record['update']}: reward {record['reward_mean']:.4f}{d_acc}"
                            f" std {record['action_std']:.2f}{extra}", err=True)
 
-        trainer.run(on_update=report)
+        trainer.run(on_update=report, on_notice=lambda message: typer.echo(message, err=True))
     if shard.is_main:
         typer.echo(str(out / "policy.safetensors"))
         best = out / "best.safetensors"

@@ -256,11 +256,14 @@ class PolicyTrainer:
         self.update, self.best_fid = int(state["update"]), float(state["best_fid"])
 
     # -- the loop -------------------------------------------------------------------------------------
-    def run(self, on_update: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    def run(self, on_update: Callable[[dict[str, Any]], None] | None = None,
+            on_notice: Callable[[str], None] | None = None) -> dict[str, Any]:
         s = self.settings
         log_path = self.out / "train.jsonl"
         if self.shard.is_main:
-            _truncate_log(log_path, self.update)
+            torn = _truncate_log(log_path, self.update)
+            if torn and on_notice is not None:
+                on_notice(f"{log_path}: dropped {torn} half-written line(s) left by an interrupted run")
             write_text_atomic(self.out / "settings.json", json.dumps(asdict(s), indent=2) + "\n")
         record: dict[str, Any] = {}
         while self.update < s.updates:
@@ -288,12 +291,23 @@ class PolicyTrainer:
         return record
 
 
-def _truncate_log(path: Path, update: int) -> None:
-    """Drop log lines of updates after ``update`` (written before a crash, then redone on resume)."""
+def _truncate_log(path: Path, update: int) -> int:
+    """Drop log lines of updates after ``update`` (written before a crash, then redone on resume) and
+    lines a kill left half-written; returns how many torn lines were dropped."""
     if not path.exists():
-        return
-    kept = [line for line in path.read_text(encoding="utf-8").splitlines() if json.loads(line)["update"] <= update]
+        return 0
+    kept, torn = [], 0
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+            keep = record["update"] <= update
+        except (ValueError, TypeError, KeyError):
+            torn += 1
+            continue
+        if keep:
+            kept.append(line)
     write_text_atomic(path, "".join(line + "\n" for line in kept))
+    return torn
 
 
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
