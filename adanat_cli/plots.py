@@ -70,3 +70,46 @@ def plot_labelled_grid(rows: list[tuple[str, np.ndarray]], path: Path, title: st
         axis.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
     figure.suptitle(title)
     _save(figure, path)
+
+
+def plot_tradeoff(rows: list[dict], path: Path, title: str) -> None:
+    """FID against class accuracy and precision against recall, one panel each. Rows of one swept
+    family (same ``scheduler``, several rows) are joined as a curve in the order of their swept value;
+    every other row is a labelled point."""
+    panels = [("class_accuracy", "fid", "class accuracy", "FID (lower is better)"),
+              ("recall", "precision", "recall", "precision")]
+    panels = [p for p in panels if any(r.get(p[0]) is not None and r.get(p[1]) is not None for r in rows)]
+    if not panels:
+        return
+    figure, axes = plt.subplots(1, len(panels), figsize=(6.2 * len(panels) + 2.2, 4.6), squeeze=False)
+    families: dict[str, list[dict]] = {}
+    for row in rows:
+        families.setdefault(row["scheduler"], []).append(row)
+    for axis, (x_key, y_key, x_label, y_label) in zip(axes[0], panels):
+        for family, members in sorted(families.items()):
+            members = [m for m in members if m.get(x_key) is not None and m.get(y_key) is not None]
+            if not members:
+                continue
+            if len(members) > 1 and all(m.get("swept") for m in members):
+                members = sorted(members, key=lambda m: tuple(str(v) if not isinstance(v, (int, float)) else v
+                                                              for v in m["swept"].values()))
+                swept = ", ".join(members[0]["swept"])
+                line, = axis.plot([m[x_key] for m in members], [m[y_key] for m in members], marker="o",
+                                  label=f"{family} ({swept} swept)")
+                for m in members:
+                    text = ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in m["swept"].values())
+                    axis.annotate(text, (m[x_key], m[y_key]), textcoords="offset points", xytext=(4, 4),
+                                  fontsize=7, color=line.get_color())
+            else:
+                for m in members:
+                    marker = "*" if m.get("adaptive") else "D"
+                    axis.plot([m[x_key]], [m[y_key]], marker=marker, markersize=11 if marker == "*" else 7,
+                              linestyle="none", label=m["label"])
+        axis.set_xlabel(x_label)
+        axis.set_ylabel(y_label)
+        axis.grid(alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    axes[0][-1].legend(handles, labels, loc="upper left", bbox_to_anchor=(1.02, 1), fontsize=8)
+    figure.suptitle(title)
+    figure.tight_layout()
+    _save(figure, path)

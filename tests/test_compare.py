@@ -125,3 +125,48 @@ def test_two_processes_give_the_same_report_as_one(tmp_path, real_folder):
         for key in ("scheduler", "steps", "fid", "precision", "recall", "nfe", "gflops_per_image"):
             assert ra[key] == rb[key], key
         assert ra["gflops_per_image"] > 0  # the U-ViT has an analytic FLOP count
+
+
+def test_a_comma_list_sweeps_a_parameter():
+    from adanat_cli.evaluation.sweeps import expand
+
+    rows = expand("cosine", ["guidance=0,0.5,1", "remask_temp=4.5"])
+    assert [r.label for r in rows] == ["cosine[guidance=0]", "cosine[guidance=0.5]", "cosine[guidance=1]"]
+    assert [r.args for r in rows] == [{"remask_temp": 4.5, "guidance": g} for g in (0, 0.5, 1)]
+    grid = expand("cosine", ["guidance=0,1", "sample_temp=1,2"])
+    assert len(grid) == 4 and grid[-1].label == "cosine[guidance=1,sample_temp=2]"
+    assert expand("autonat", ["file=[1, 2]"])[0].args == {"file": [1, 2]}  # a JSON list is not a sweep
+    assert expand("cosine", [])[0].label == "cosine"
+
+
+def test_sweep_rows_best_marks_and_tradeoff_pictures(cli, toy_bundle, toy_extractor, real_folder, tmp_path):
+    out = tmp_path / "sweep"
+    result = cli("compare", "-m", str(toy_bundle), "-s", "cosine,linear", "-T", "2", "-n", "12", "-b", "6",
+                 "-x", "toy", "--real", str(real_folder), "-o", str(out), "-a", "cosine:guidance=0,1,2", "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    labels = [row["label"] for row in report["results"]]
+    assert labels == ["cosine[guidance=0]", "cosine[guidance=1]", "cosine[guidance=2]", "linear"]
+    assert [row["swept"] for row in report["results"]][:3] == [{"guidance": 0}, {"guidance": 1}, {"guidance": 2}]
+    cosine = [row for row in report["results"] if row["scheduler"] == "cosine"]
+    best_fid = min(cosine, key=lambda row: row["fid"])["label"]
+    assert report["best"]["cosine"]["2"]["fid"] == best_fid
+    assert "linear" not in report["best"]  # a single row is not a family to pick from
+    assert report["files"]["tradeoff"] == {"2": "tradeoff_T2.png"} and (out / "tradeoff_T2.png").is_file()
+    assert "tradeoff_T2.png" in (out / "report.md").read_text()
+    assert f"| {best_fid} | 2 | **" in (out / "report.md").read_text()
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("cosine:guidance=0,,1", "without empty values"),
+    ("cosine:guidance=1", None),
+])
+def test_bad_sweeps_are_one_line(cli, toy_bundle, toy_extractor, real_folder, tmp_path, arg, message):
+    args = ["compare", "-m", str(toy_bundle), "-s", "cosine", "-T", "2", "-n", "4", "-x", "toy", "--real",
+            str(real_folder), "-o", str(tmp_path / "c"), "-a", arg]
+    if message is None:  # both fixed and swept
+        args += ["-a", "cosine:guidance=0,1"]
+        message = "both fixed and swept"
+    result = cli(*args)
+    assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
+    assert not (tmp_path / "c").exists()

@@ -13,11 +13,12 @@ from ..errors import UsageError
 from ..evaluation.pairs import comparison_labels, evaluate_pair
 from ..evaluation.report import markdown_table, write_report
 from ..evaluation.setup import evaluation_setup
+from ..evaluation.sweeps import Variant, expand
 from ..io import ensure_writable
 from ..metrics.digit_classifier import load_classifier
 from ..models.classes import parse_classes
 from ..models.resolve import load_model
-from ..schedulers.build import build_scheduler, parse_scheduler_args
+from ..schedulers.build import build_scheduler
 from ..settings import default_model
 from .devices import pick_device
 from .progress import step_progress
@@ -37,15 +38,16 @@ def parse_steps(text: str) -> list[int]:
         raise UsageError(f"--steps takes a comma list of integers, got '{text}'") from None
 
 
-def split_scheduler_args(pairs: list[str], names: list[str]) -> dict[str, dict]:
-    """``NAME:key=value`` -> {NAME: {key: value}}; NAME must be one of the compared schedulers."""
+def split_scheduler_args(pairs: list[str], names: list[str]) -> list[Variant]:
+    """``NAME:key=value`` pairs -> the rows to compare, in the order of ``names``; NAME must be one of
+    the compared schedulers, and ``key=v1,v2,…`` sweeps the key (one row per value)."""
     per: dict[str, list[str]] = {n: [] for n in names}
     for pair in pairs:
         name, sep, rest = pair.partition(":")
         if not sep or name not in per:
             raise UsageError(f"--scheduler-arg '{pair}': expected NAME:key=value with NAME one of {', '.join(names)}")
         per[name].append(rest)
-    return {n: parse_scheduler_args(p) for n, p in per.items()}
+    return [variant for n in names for variant in expand(n, per[n])]
 
 
 def compare_command(
@@ -54,7 +56,7 @@ def compare_command(
     steps: str = typer.Option("4,8", "--steps", "-T", help="Comma list of step counts."),
     num: int = typer.Option(1000, "--num", "-n", help="Images per (scheduler, steps); classes are cycled."),
     classes: list[str] = typer.Option([], "--class", "-c", help="Classes to cycle through: indices, names or unique prefixes (default: all)."),
-    scheduler_arg: list[str] = typer.Option([], "--scheduler-arg", "-a", help="NAME:key=value for one scheduler (repeatable)."),
+    scheduler_arg: list[str] = typer.Option([], "--scheduler-arg", "-a", help="NAME:key=value for one scheduler (repeatable); NAME:key=v1,v2,… sweeps the key, one row per value."),
     extractor: str = typer.Option(None, "--extractor", "-x", help="Feature space; default: the model's (else inception)."),
     real: str = typer.Option(None, "--real", help="Real images: mnist5k or a folder (gives precision/recall)."),
     reference: str = typer.Option(None, "--reference", help="Named FID statistics instead of --real."),
@@ -73,7 +75,7 @@ def compare_command(
 
     Examples:
       adanat compare --schedulers cosine,adanat
-      adanat compare --schedulers cosine,arccos,autonat --steps 4,8 --num 500 --out cmp
+      adanat compare --schedulers cosine,adanat --steps 4 -a cosine:guidance=0,0.25,0.5,1,2 --out sweep
       torchrun --nproc_per_node 2 -m adanat_cli compare --schedulers cosine,adanat --device cpu
     """
     shard = Shard(cpu=device == "cpu")
@@ -82,7 +84,7 @@ def compare_command(
     torch_device = pick_device(device)
     names = parse_list(schedulers, "--schedulers")
     step_list = parse_steps(steps)
-    per_args = split_scheduler_args(scheduler_arg, names)
+    variants = split_scheduler_args(scheduler_arg, names)
     bundle = load_model(model or default_model(), device=torch_device)
     wanted = parse_classes(classes, bundle.classes, bundle.name) or list(range(bundle.backbone.num_classes))
     for t in step_list:
@@ -90,11 +92,11 @@ def compare_command(
     if num < 2:
         raise UsageError("--num must be at least 2 to estimate statistics")
     built = {
-        (n, t): build_scheduler(n, per_args[n], recommended=bundle.recommended,
-                                defaults_for=lambda name, t=t: bundle.scheduler_defaults(name, t))
-        for n in names for t in step_list
+        (v.label, t): build_scheduler(v.scheduler, v.args, recommended=bundle.recommended,
+                                      defaults_for=lambda name, t=t: bundle.scheduler_defaults(name, t))
+        for v in variants for t in step_list
     }
-    for (n, t), scheduler in built.items():
+    for (_, t), scheduler in built.items():
         scheduler.reset(1, t)  # refuses an unsupported T before any work is done
 
     extractor_name, features, ref = evaluation_setup(bundle.evaluation, torch_device, extractor, real, reference)
@@ -103,12 +105,14 @@ def compare_command(
     labels = comparison_labels(wanted, num)
 
     results = []
-    my_steps = sum(len(shard.my_batches(-(-num // batch_size))) * t for t in step_list) * len(names)
-    with step_progress(f"comparing {len(names)} schedulers", total=my_steps) as advance:
-        for n in names:
+    my_steps = sum(len(shard.my_batches(-(-num // batch_size))) * t for t in step_list) * len(variants)
+    with step_progress(f"comparing {len(variants)} schedules", total=my_steps) as advance:
+        for v in variants:
             for t in step_list:
-                results.append(evaluate_pair(bundle, built[n, t], t, labels, seed, batch_size, features, ref,
-                                             classifier, shard, torch_device, on_step=advance))
+                result = evaluate_pair(bundle, built[v.label, t], t, labels, seed, batch_size, features, ref,
+                                       classifier, shard, torch_device, on_step=advance)
+                result.label, result.swept = v.label, dict(v.swept)
+                results.append(result)
     if not shard.is_main:
         return
     meta = {"adanat_version": __version__, "model": bundle.name, "num": num, "seed": seed, "classes": wanted,

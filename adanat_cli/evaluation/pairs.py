@@ -41,10 +41,15 @@ class PairResult:
     adaptive: bool
     preview: np.ndarray = field(repr=False)  # (columns, H, W, 3) uint8, the first images
     trace: dict[str, np.ndarray] | None = field(default=None, repr=False)  # name -> (M, T)
+    label: str = ""  # the row's name: the scheduler's, or with its swept values (cosine[guidance=0.5])
+    swept: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.label = self.label or self.scheduler
 
     def to_json(self) -> dict[str, Any]:
-        keys = ("scheduler", "config", "steps", "fid", "precision", "recall", "class_accuracy", "nfe",
-                "gflops_per_image", "seconds_per_image", "images_per_second", "adaptive")
+        keys = ("label", "scheduler", "config", "swept", "steps", "fid", "precision", "recall", "class_accuracy",
+                "nfe", "gflops_per_image", "seconds_per_image", "images_per_second", "adaptive")
         return {k: getattr(self, k) for k in keys}
 
 

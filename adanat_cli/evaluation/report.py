@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from ..io import ensure_writable, replace_dir_atomic
-from ..plots import plot_fid_vs_steps, plot_labelled_grid, plot_trace
+from ..plots import plot_fid_vs_steps, plot_labelled_grid, plot_trace, plot_tradeoff
 from .pairs import PairResult
+from .sweeps import best_rows
 
 SCHEMA = "adanat-compare/1"
 
@@ -20,15 +21,26 @@ def _fmt(value: float | None, digits: int = 3) -> str:
 
 
 def markdown_table(results: list[PairResult]) -> str:
+    """One row per result; within a swept family the best value of each metric is in bold."""
+    best = best_rows([r.to_json() for r in results])
+
+    def cell(r: PairResult, metric: str, digits: int) -> str:
+        text = _fmt(getattr(r, metric), digits)
+        return f"**{text}**" if best.get(r.scheduler, {}).get(str(r.steps), {}).get(metric) == r.label else text
+
     head = "| scheduler | T | FID | precision | recall | class acc. | NFE | GFLOPs/image | s/image | images/s |\n"
     head += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
     rows = [
-        f"| {r.scheduler} | {r.steps} | {_fmt(r.fid, 2)} | {_fmt(r.precision)} | {_fmt(r.recall)} | "
-        f"{_fmt(r.class_accuracy)} | {r.nfe} | {_fmt(r.gflops_per_image, 3)} | {_fmt(r.seconds_per_image, 4)} | "
+        f"| {r.label} | {r.steps} | {cell(r, 'fid', 2)} | {cell(r, 'precision', 3)} | {cell(r, 'recall', 3)} | "
+        f"{cell(r, 'class_accuracy', 3)} | {r.nfe} | {_fmt(r.gflops_per_image, 3)} | {_fmt(r.seconds_per_image, 4)} | "
         f"{_fmt(r.images_per_second, 1)} |"
         for r in results
     ]
     return head + "\n".join(rows) + "\n"
+
+
+def _file_part(label: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in label)
 
 
 def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], overwrite: bool) -> Path:
@@ -37,19 +49,26 @@ def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], ove
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        files = {"grid": "grid.png", "fid_vs_steps": "fid_vs_steps.png", "traces": {}}
+        files: dict[str, Any] = {"grid": "grid.png", "fid_vs_steps": "fid_vs_steps.png", "tradeoff": {}, "traces": {}}
         title = f"{meta['model']}: same classes and seeds in every column"
-        plot_labelled_grid([(f"{r.scheduler} T={r.steps}", r.preview) for r in results], staging / files["grid"], title)
+        plot_labelled_grid([(f"{r.label} T={r.steps}", r.preview) for r in results], staging / files["grid"], title)
         series: dict[str, list[tuple[int, float]]] = {}
         for r in results:
-            series.setdefault(r.scheduler, []).append((r.steps, r.fid))
+            series.setdefault(r.label, []).append((r.steps, r.fid))
         plot_fid_vs_steps(series, staging / files["fid_vs_steps"], f"{meta['model']}: FID ({meta['extractor']}) vs steps")
+        rows = [r.to_json() for r in results]
+        for steps in sorted({r.steps for r in results}):
+            name = f"tradeoff_T{steps}.png"
+            plot_tradeoff([row for row in rows if row["steps"] == steps], staging / name,
+                          f"{meta['model']}, T={steps}: trade-offs ({meta['extractor']} features)")
+            if (staging / name).exists():
+                files["tradeoff"][str(steps)] = name
         for r in results:
             if r.adaptive and r.trace is not None:
-                name = f"trace_{r.scheduler}_T{r.steps}.png"
-                plot_trace(r.trace, staging / name, f"{r.scheduler}, T={r.steps}: per-sample policy")
-                files["traces"][f"{r.scheduler}/T{r.steps}"] = name
-        document = {"schema": SCHEMA, **meta, "files": files, "results": [r.to_json() for r in results]}
+                name = f"trace_{_file_part(r.label)}_T{r.steps}.png"
+                plot_trace(r.trace, staging / name, f"{r.label}, T={r.steps}: per-sample policy")
+                files["traces"][f"{r.label}/T{r.steps}"] = name
+        document = {"schema": SCHEMA, **meta, "files": files, "results": rows, "best": best_rows(rows)}
         (staging / "report.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         lines = [
             f"# Scheduler comparison on `{meta['model']}`\n",
@@ -58,6 +77,7 @@ def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], ove
             markdown_table(results),
             "![samples](grid.png)\n",
             "![FID vs steps](fid_vs_steps.png)\n",
+            *[f"![trade-offs at T={t}]({name})\n" for t, name in files["tradeoff"].items()],
             *[f"![{key}]({name})\n" for key, name in files["traces"].items()],
         ]
         (staging / "report.md").write_text("\n".join(lines), encoding="utf-8")
