@@ -57,7 +57,7 @@ def compare_command(
     num: int = typer.Option(1000, "--num", "-n", help="Images per (scheduler, steps); classes are cycled."),
     classes: list[str] = typer.Option([], "--class", "-c", help="Classes to cycle through: indices, names or unique prefixes (default: all)."),
     scheduler_arg: list[str] = typer.Option([], "--scheduler-arg", "-a", help="NAME:key=value for one scheduler (repeatable); NAME:key=v1,v2,… sweeps the key, one row per value."),
-    extractor: str = typer.Option(None, "--extractor", "-x", help="Feature space; default: the model's (else inception)."),
+    extractor: str = typer.Option(None, "--extractor", "-x", help="Feature space; default: the model's (else inception). A comma list reports FID, precision and recall in every space; the first is the main one."),
     real: str = typer.Option(None, "--real", help="Real images: mnist5k or a folder (gives precision/recall)."),
     reference: str = typer.Option(None, "--reference", help="Named FID statistics instead of --real."),
     seed: int = typer.Option(0, "--seed", help="Base seed; image i gets the same seed in every row."),
@@ -99,7 +99,12 @@ def compare_command(
     for (_, t), scheduler in built.items():
         scheduler.reset(1, t)  # refuses an unsupported T before any work is done
 
-    extractor_name, features, ref = evaluation_setup(bundle.evaluation, torch_device, extractor, real, reference)
+    names_of_spaces = parse_list(extractor, "--extractor") if extractor else [None]
+    extractor_name, features, ref = evaluation_setup(bundle.evaluation, torch_device, names_of_spaces[0], real, reference)
+    other_spaces = {}
+    for space in names_of_spaces[1:]:
+        _, space_features, space_ref = evaluation_setup(bundle.evaluation, torch_device, space, real, reference)
+        other_spaces[space] = (space_features, space_ref)
     classifier = load_classifier(bundle.path)
     classifier = classifier.to(torch_device) if classifier is not None else None
     labels = comparison_labels(wanted, num)
@@ -110,13 +115,13 @@ def compare_command(
         for v in variants:
             for t in step_list:
                 result = evaluate_pair(bundle, built[v.label, t], t, labels, seed, batch_size, features, ref,
-                                       classifier, shard, torch_device, on_step=advance)
+                                       classifier, shard, torch_device, on_step=advance, other_spaces=other_spaces)
                 result.label, result.swept = v.label, dict(v.swept)
                 results.append(result)
     if not shard.is_main:
         return
     meta = {"adanat_version": __version__, "model": bundle.name, "num": num, "seed": seed, "classes": wanted,
-            "extractor": extractor_name, "reference": ref.source, "processes": shard.num_processes,
+            "extractor": extractor_name, "other_extractors": list(other_spaces), "reference": ref.source, "processes": shard.num_processes,
             "device": str(torch_device)}
     write_report(out, meta, results, overwrite)
     if as_json:

@@ -43,13 +43,14 @@ class PairResult:
     trace: dict[str, np.ndarray] | None = field(default=None, repr=False)  # name -> (M, T)
     label: str = ""  # the row's name: the scheduler's, or with its swept values (cosine[guidance=0.5])
     swept: dict[str, Any] = field(default_factory=dict)
+    spaces: dict[str, dict[str, float | None]] = field(default_factory=dict)  # other feature spaces' metrics
 
     def __post_init__(self) -> None:
         self.label = self.label or self.scheduler
 
     def to_json(self) -> dict[str, Any]:
         keys = ("label", "scheduler", "config", "swept", "steps", "fid", "precision", "recall", "class_accuracy",
-                "nfe", "gflops_per_image", "seconds_per_image", "images_per_second", "adaptive")
+                "nfe", "gflops_per_image", "seconds_per_image", "images_per_second", "adaptive", "spaces")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -65,6 +66,7 @@ class BatchResult:
     seconds: float
     nfe: int
     flops: float | None  # summed over the batch
+    extra: dict[str, np.ndarray] = field(default_factory=dict)  # features in the other spaces
 
 
 def comparison_labels(classes: list[int], num: int) -> list[int]:
@@ -86,7 +88,11 @@ def evaluate_pair(
     device: torch.device,
     preview: int = 8,
     on_step: Callable[[], None] | None = None,
+    other_spaces: dict[str, tuple[FeatureExtractor, FeatureSet]] | None = None,
 ) -> PairResult:
+    """Generate ``labels`` with ``scheduler`` and measure them against ``reference`` in ``extractor``'s
+    space (and in each of ``other_spaces``, name -> (extractor, reference))."""
+    other_spaces = other_spaces or {}
     count = len(labels)
     batches = [(lo, min(lo + batch_size, count)) for lo in range(0, count, batch_size)]
     mine = []
@@ -102,8 +108,10 @@ def evaluate_pair(
             predicted = classifier(samples.images.to(device)).argmax(-1).cpu().numpy()
         trace = {k: v.numpy() for k, v in samples.trace.items()} if samples.trace else None
         flops = samples.flops.double().sum().item() if samples.flops is not None else None
+        extra = {name: extract_features(pixels, space, batch_size=hi - lo, device=device)
+                 for name, (space, _) in other_spaces.items()}
         mine.append(BatchResult(b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds,
-                                samples.nfe, flops))
+                                samples.nfe, flops, extra))
     gathered: list[BatchResult] = sorted(shard.gather(mine), key=lambda batch: batch.index)
     busiest = max(shard.gather([sum(batch.seconds for batch in mine)]))  # the slowest process's generation time
 
@@ -117,6 +125,12 @@ def evaluate_pair(
     traces = [g.trace for g in gathered if g.trace is not None]
     trace = {k: np.concatenate([t[k] for t in traces]) for k in traces[0]} if traces else None
     generation_seconds = sum(g.seconds for g in gathered)
+    spaces = {}
+    for name, (_, space_reference) in other_spaces.items():
+        measured = compare_sets(FeatureSet.from_features(f"{scheduler.name} T={steps}",
+                                                         np.concatenate([g.extra[name] for g in gathered])),
+                                space_reference)
+        spaces[name] = {"fid": measured.fid, "precision": measured.precision, "recall": measured.recall}
     return PairResult(
         scheduler=scheduler.name,
         config=dict(scheduler.config),
@@ -132,4 +146,5 @@ def evaluate_pair(
         adaptive=scheduler.uses_features,
         preview=np.concatenate([g.preview for g in gathered])[:preview],
         trace=trace,
+        spaces=spaces,
     )

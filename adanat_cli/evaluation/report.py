@@ -28,12 +28,14 @@ def markdown_table(results: list[PairResult]) -> str:
         text = _fmt(getattr(r, metric), digits)
         return f"**{text}**" if best.get(r.scheduler, {}).get(str(r.steps), {}).get(metric) == r.label else text
 
-    head = "| scheduler | T | FID | precision | recall | class acc. | NFE | GFLOPs/image | s/image | images/s |\n"
-    head += "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |\n"
+    spaces = list(results[0].spaces) if results else []
+    head = ("| scheduler | T | FID | precision | recall | class acc. | "
+            + "".join(f"FID ({s}) | " for s in spaces) + "NFE | GFLOPs/image | s/image | images/s |\n")
+    head += "| --- | ---: | ---: | ---: | ---: | ---: | " + "---: | " * len(spaces) + "---: | ---: | ---: | ---: |\n"
     rows = [
         f"| {r.label} | {r.steps} | {cell(r, 'fid', 2)} | {cell(r, 'precision', 3)} | {cell(r, 'recall', 3)} | "
-        f"{cell(r, 'class_accuracy', 3)} | {r.nfe} | {_fmt(r.gflops_per_image, 3)} | {_fmt(r.seconds_per_image, 4)} | "
-        f"{_fmt(r.images_per_second, 1)} |"
+        f"{cell(r, 'class_accuracy', 3)} | " + "".join(f"{_fmt(r.spaces[s]['fid'], 2)} | " for s in spaces)
+        + f"{r.nfe} | {_fmt(r.gflops_per_image, 3)} | {_fmt(r.seconds_per_image, 4)} | {_fmt(r.images_per_second, 1)} |"
         for r in results
     ]
     return head + "\n".join(rows) + "\n"
@@ -63,6 +65,12 @@ def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], ove
                           f"{meta['model']}, T={steps}: trade-offs ({meta['extractor']} features)")
             if (staging / name).exists():
                 files["tradeoff"][str(steps)] = name
+            for space in (results[0].spaces if results else {}):
+                name = f"tradeoff_T{steps}_{_file_part(space)}.png"
+                in_space = [{**row, **row["spaces"][space]} for row in rows if row["steps"] == steps]
+                plot_tradeoff(in_space, staging / name, f"{meta['model']}, T={steps}: trade-offs ({space} features)")
+                if (staging / name).exists():
+                    files["tradeoff"][f"{steps}/{space}"] = name
         for r in results:
             if r.adaptive and r.trace is not None:
                 name = f"trace_{_file_part(r.label)}_T{r.steps}.png"

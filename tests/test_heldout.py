@@ -1,0 +1,67 @@
+"""The held-out tiny-mnist feature space: shipped, different from the training space, never read by
+policy training or checkpoint selection, reported beside the main space by `compare`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from adanat_cli.builds.heldout_extractor import halves
+from adanat_cli.data.sources import mnist5k
+from adanat_cli.metrics import heldout
+from adanat_cli.metrics.digit_classifier import load_classifier
+from adanat_cli.models.resolve import builtin_models
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+@pytest.mark.parametrize("model", ["tiny-mnist", "tiny-mnist-enat"])
+def test_both_builtin_bundles_ship_the_same_heldout_network(model):
+    network = heldout.load_heldout(builtin_models()[model])
+    reference = heldout.load_heldout(builtin_models()["tiny-mnist"])
+    assert network is not None
+    assert all(torch.equal(a, b) for a, b in zip(network.state_dict().values(), reference.state_dict().values()))
+
+
+def test_it_differs_from_the_training_space_and_classifies_the_half_it_never_saw():
+    path = builtin_models()["tiny-mnist"]
+    network, classifier = heldout.load_heldout(path), load_classifier(path)
+    assert not set(network.state_dict()) & set(classifier.state_dict())  # another architecture
+    spec = json.loads((path / "config.json").read_text())["heldout_extractor"]
+    assert "second half" in spec["trained_on"]
+    images, labels = mnist5k()
+    first, _ = halves(labels)
+    with torch.no_grad():
+        accuracy = (network(images[first]).argmax(-1) == labels[first]).float().mean().item()
+        real = network.features(images)
+    assert accuracy == pytest.approx(spec["accuracy_on_first_half"], abs=1e-3) and accuracy > 0.95
+    assert real.std(dim=0).mean().item() == pytest.approx(1.0, abs=1e-3)  # the recorded feature scale
+
+
+def test_policy_training_and_its_checkpoint_selection_never_load_it(cli, tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError("the held-out network was loaded")
+
+    monkeypatch.setattr(heldout, "load_heldout", refuse)
+    monkeypatch.setattr(heldout.HeldoutExtractor, "__init__", refuse)
+    run = tmp_path / "run"
+    result = cli("train-policy", "--steps", "2", "--updates", "2", "--trajectories", "4", "--batch-size", "4",
+                 "--eval-every", "1", "--eval-num", "4", "--device", "cpu", "--out", str(run))
+    assert result.code == 0, result.err
+    assert (run / "best.safetensors").is_file()  # a checkpoint was selected, in the training space
+
+
+def test_compare_reports_both_spaces(cli, tmp_path):
+    out = tmp_path / "cmp"
+    result = cli("compare", "-s", "cosine", "-T", "2", "-n", "8", "-b", "8", "--device", "cpu",
+                 "-x", "tiny-mnist,tiny-mnist-heldout", "-o", str(out), "--json")
+    assert result.code == 0, result.err
+    report = result.json()
+    assert report["extractor"] == "tiny-mnist" and report["other_extractors"] == ["tiny-mnist-heldout"]
+    space = report["results"][0]["spaces"]["tiny-mnist-heldout"]
+    assert space["fid"] > 0 and 0 <= space["precision"] <= 1
+    assert space["fid"] != report["results"][0]["fid"]
+    assert "FID (tiny-mnist-heldout)" in (out / "report.md").read_text()
+    assert (out / "tradeoff_T2_tiny-mnist-heldout.png").is_file()
