@@ -1,14 +1,16 @@
 """The one exception family for user-facing failures, and how a failure reaches the user.
 
 Library code raises ``AdanatError`` subclasses. ``report`` turns any exception into one ``Error: ...``
-line on stderr and an exit code: an ``AdanatError`` by its class, an interrupt as 130, running out
-of memory as one hint, and anything else as an internal error (exit 70, a bug). The traceback is
+line on stderr and an exit code: an ``AdanatError`` by its class, an interrupt as 130, a folder that
+cannot be written as 73, a full disk as 74, running out of memory as one hint, and anything else as
+an internal error (exit 70, a bug). docs/errors.md has the table. The traceback is
 shown only with ``--debug`` or ``ADANAT_DEBUG=1``. ``run_script`` gives ``python -m`` scripts (the
 bundle builds) the same behaviour as the CLI.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import sys
 import traceback
@@ -73,6 +75,14 @@ def report(err: BaseException) -> int:
     if isinstance(err, KeyboardInterrupt):
         print("Interrupted.", file=sys.stderr)
         return 130
+    if isinstance(err, PermissionError):
+        where = f": {err.filename}" if getattr(err, "filename", None) else ""
+        print(f"Error: permission denied{where} (choose a folder you can write to)", file=sys.stderr)
+        return 73
+    if isinstance(err, OSError) and err.errno == errno.ENOSPC:
+        print(f"Error: no space left on the device{f': {err.filename}' if err.filename else ''}; "
+              "free some space or write elsewhere", file=sys.stderr)
+        return 74
     if isinstance(err, MemoryError):
         print("Error: out of memory; try a smaller --batch-size", file=sys.stderr)
         return 1

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import warnings
 
 import typer
 
@@ -81,7 +83,23 @@ classes.register(app)
 reflow_all(app)
 
 
+def one_line_warnings() -> None:
+    """Warnings from dependencies (torch, matplotlib, …) as one ``warning:`` line each, once; and no
+    log chatter from matplotlib (e.g. about an unwritable config folder)."""
+    seen: set[str] = set()
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001 - warnings' signature
+        text = (str(message).strip().splitlines() or [category.__name__])[0]
+        if text not in seen:
+            seen.add(text)
+            print(f"warning: {text}", file=sys.stderr)
+
+    warnings.showwarning = show
+    logging.getLogger("matplotlib").setLevel(logging.ERROR)
+
+
 def main(argv: list[str] | None = None) -> None:
+    one_line_warnings()
     try:
         app(args=argv, prog_name="adanat")
     except SystemExit:

@@ -21,6 +21,7 @@ from ..models.resolve import load_model
 from ..schedulers.build import build_scheduler
 from ..settings import default_model
 from .devices import pick_device
+from .limits import require_memory
 from .progress import step_progress
 
 
@@ -88,9 +89,10 @@ def compare_command(
     bundle = load_model(model or default_model(), device=torch_device)
     wanted = parse_classes(classes, bundle.classes, bundle.name) or list(range(bundle.backbone.num_classes))
     for t in step_list:
-        check_request(bundle, wanted, t, num, batch_size)
+        check_request(bundle, wanted, t, num, batch_size, seed)
     if num < 2:
         raise UsageError("--num must be at least 2 to estimate statistics")
+    require_memory(num * 4096, f"{num} images per row (their labels, features and predictions)")
     built = {
         (v.label, t): build_scheduler(v.scheduler, v.args, recommended=bundle.recommended,
                                       defaults_for=lambda name, t=t: bundle.scheduler_defaults(name, t))

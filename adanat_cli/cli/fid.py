@@ -66,7 +66,7 @@ def fid_command(
     result = compare_sets(a, b, k=k)
     report = {"extractor": extractor, "a": str(folders[0]), "b": stats or str(folders[1]), **asdict(result)}
     if as_json:
-        typer.echo(json.dumps(report, indent=2))
+        typer.echo(json.dumps(report, indent=2, allow_nan=False))
         return
     table = Table(title=f"FID ({extractor} features)")
     for column in ("A", "B", "images A", "images B", "FID", "precision", "recall"):

@@ -16,6 +16,7 @@ from ..outputs import write_samples
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from ..settings import default_model
 from .devices import pick_device
+from .limits import require_memory
 from .progress import step_progress
 
 
@@ -52,7 +53,9 @@ def sample_command(
         if bundle.backbone.num_classes > 16:
             raise UsageError(f"model '{bundle.name}' has {bundle.backbone.num_classes} classes: pass --class")
         labels_wanted = list(range(bundle.backbone.num_classes))
-    check_request(bundle, labels_wanted, steps, num, batch_size)
+    check_request(bundle, labels_wanted, steps, num, batch_size, seed)
+    count = len(labels_wanted) * num
+    require_memory(count * (3 * bundle.image_size[0] * bundle.image_size[1] * 4 * 2 + 200), f"{count} images")
     if upscale is not None and upscale < 1:
         raise UsageError(f"--upscale must be at least 1, got {upscale}")
     policy = build_scheduler(scheduler, parse_scheduler_args(scheduler_arg), scheduler_config, recommended,

@@ -64,7 +64,7 @@ def search_schedule_command(
     torch_device = pick_device(device)
     bundle = load_model(model or default_model(), device=torch_device)
     classes = list(range(bundle.backbone.num_classes))
-    check_request(bundle, classes, steps, num, batch_size)
+    check_request(bundle, classes, steps, num, batch_size, seed)
     if steps < 2:
         raise UsageError("a schedule search needs --steps of at least 2")
     theta0 = theta_from_scheduler(build_scheduler(start, parse_scheduler_args(start_arg)), steps)

@@ -34,10 +34,16 @@ class Samples:
     flops: torch.Tensor | None = None  # (M,) FLOPs of each image's generation, when counted
 
 
-def check_request(bundle: ModelBundle, classes: Sequence[int], steps: int, num: int, batch_size: int = 1) -> None:
+MAX_SEED = 2**63 - 1
+
+
+def check_request(bundle: ModelBundle, classes: Sequence[int], steps: int, num: int, batch_size: int = 1,
+                  seed: int = 0) -> None:
     """Raise UsageError for a request the model cannot serve."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if not 0 <= seed <= MAX_SEED:
+        raise UsageError(f"--seed must be between 0 and 2**63-1, got {seed}")
     n_classes = bundle.backbone.num_classes
     if not classes:
         raise UsageError("no class given: pass --class")

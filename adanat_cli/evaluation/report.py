@@ -77,7 +77,7 @@ def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], ove
                 plot_trace(r.trace, staging / name, f"{r.label}, T={r.steps}: per-sample policy")
                 files["traces"][f"{r.label}/T{r.steps}"] = name
         document = {"schema": SCHEMA, **meta, "files": files, "results": rows, "best": best_rows(rows)}
-        (staging / "report.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        (staging / "report.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
         lines = [
             f"# Scheduler comparison on `{meta['model']}`\n",
             f"{meta['num']} images per row (classes cycled, seed {meta['seed']}), features `{meta['extractor']}`, "

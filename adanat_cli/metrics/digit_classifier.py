@@ -21,7 +21,7 @@ from torch import nn
 
 from ..configurable import Configurable
 from ..errors import BundleError
-from ..models.bundle import read_bundle_config
+from ..models.bundle import inside_bundle, read_bundle_config
 
 CLASSIFIER_TYPES = ("digit-cnn",)
 
@@ -87,7 +87,7 @@ def load_classifier(bundle_path: str | Path) -> DigitClassifier | None:
         model = DigitClassifier(**spec.get("config", {}))
     except TypeError as err:
         raise BundleError(f"{path}: config.json has bad classifier settings ({err})") from None
-    state = _read_tensors(path / spec.get("file", "classifier.safetensors"))
+    state = _read_tensors(inside_bundle(path, spec.get("file", "classifier.safetensors")))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
@@ -101,7 +101,10 @@ def load_fid_stats(bundle_path: str | Path) -> tuple[torch.Tensor, torch.Tensor]
     name = read_bundle_config(path).get("fid_stats")
     if not isinstance(name, str):
         raise BundleError(f"{path}: config.json names no fid_stats file")
-    stats = _read_tensors(path / name)
+    stats = _read_tensors(inside_bundle(path, name))
     if "mu" not in stats or "sigma" not in stats:
         raise BundleError(f"{path / name} lacks 'mu' or 'sigma'")
-    return stats["mu"].double(), stats["sigma"].double()
+    mu, sigma = stats["mu"].double(), stats["sigma"].double()
+    if not (torch.isfinite(mu).all() and torch.isfinite(sigma).all()):
+        raise BundleError(f"{path / name} holds non-finite statistics (NaN or infinity)")
+    return mu, sigma

@@ -62,6 +62,10 @@ def load_stats(name: str, extractor: FeatureExtractor) -> FeatureSet:
             tensors = load_file(str(path))
         except (SafetensorError, OSError) as err:
             raise UsageError(f"statistics file {path} is corrupt ({err})") from None
+        if "mu" not in tensors or "sigma" not in tensors:
+            raise UsageError(f"statistics file {path} lacks 'mu' or 'sigma'")
+        if not all(torch.isfinite(t).all() for t in tensors.values() if t.is_floating_point()):
+            raise UsageError(f"statistics file {path} holds non-finite numbers (NaN or infinity)")
         features = tensors["features"].double().numpy() if "features" in tensors else None
         count = len(features) if features is not None else 0
         return FeatureSet(name, tensors["mu"].double().numpy(), tensors["sigma"].double().numpy(), features, count)

@@ -22,7 +22,7 @@ from torch import nn
 
 from ..configurable import Configurable
 from ..errors import BundleError, UsageError
-from ..models.bundle import read_bundle_config
+from ..models.bundle import inside_bundle, read_bundle_config
 from ..models.resolve import resolve_model
 from .extractors import FeatureExtractor
 
@@ -65,9 +65,7 @@ def load_heldout(bundle_path: str | Path) -> HeldoutNet | None:
         return None
     if not isinstance(spec, dict) or spec.get("type") not in HELDOUT_TYPES:
         raise BundleError(f"{path}: config.json names an unknown held-out extractor {spec!r}")
-    file = (path / str(spec.get("file", "heldout_extractor.safetensors"))).resolve()
-    if path.resolve() not in file.parents:
-        raise BundleError(f"{path}: the held-out extractor file must be inside the bundle")
+    file = inside_bundle(path, spec.get("file", "heldout_extractor.safetensors"))
     if not file.is_file():
         raise BundleError(f"{file} is missing")
     try:

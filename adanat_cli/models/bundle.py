@@ -54,7 +54,9 @@ class ModelBundle:
         ``"schedules": {scheduler: {"T": {argument: "relative/path"}}}`` (e.g. an AutoNAT schedule
         ``{"file": ...}`` or an AdaNAT policy ``{"policy": ...}``), with paths made absolute."""
         entry = self.config.get("schedules", {}).get(scheduler, {}).get(str(steps), {})
-        return {argument: str(self.path / relative) for argument, relative in entry.items()}
+        if not isinstance(entry, dict):
+            raise BundleError(f"{self.path}: config.json's schedules entry for {scheduler} T={steps} is not an object")
+        return {argument: str(inside_bundle(self.path, relative)) for argument, relative in entry.items()}
 
     @property
     def evaluation(self) -> dict[str, Any]:
@@ -151,6 +153,18 @@ def _merge(base: dict[str, Any], updates: dict[str, Any]) -> dict[str, Any]:
     for key, value in updates.items():
         merged[key] = _merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
     return merged
+
+
+def inside_bundle(bundle: str | Path, relative: Any) -> Path:
+    """``bundle / relative``, refused unless it stays inside the bundle folder once resolved (``..``,
+    absolute paths and symlinks pointing out are all refused)."""
+    root = Path(bundle).resolve()
+    if not isinstance(relative, str) or not relative:
+        raise BundleError(f"{bundle}: config.json names a file as {relative!r}, not a relative path")
+    target = (root / relative).resolve()
+    if target != root and root not in target.parents:
+        raise BundleError(f"{bundle}: config.json names '{relative}', which lies outside the bundle folder")
+    return target
 
 
 def read_bundle_config(path: str | Path) -> dict[str, Any]:

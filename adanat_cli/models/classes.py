@@ -54,7 +54,8 @@ def parse_classes(values: Sequence[str], names: Sequence[str], model: str) -> li
     """Every ``--class`` value resolved to a label; a value may be a comma list of them."""
     labels = []
     for value in values:
-        for part in value.split(","):
-            if part.strip():
-                labels.append(resolve_class(part, names, model))
+        parts = [part for part in value.split(",") if part.strip()]
+        if not parts:
+            raise UsageError("--class is empty: give an index, a name or a prefix (see `adanat classes`)")
+        labels.extend(resolve_class(part, names, model) for part in parts)
     return labels
