@@ -47,6 +47,10 @@ class ConversionError(AdanatError):
     exit_code = 5
 
 
+class Terminated(BaseException):
+    """SIGTERM arrived (``timeout``, Slurm, Kubernetes): unwinds like Ctrl-C, so temp files go."""
+
+
 class OutputExistsError(AdanatError):
     """An output already exists and ``--overwrite`` was not given."""
 
@@ -75,6 +79,9 @@ def report(err: BaseException) -> int:
     if isinstance(err, KeyboardInterrupt):
         print("Interrupted.", file=sys.stderr)
         return 130
+    if isinstance(err, Terminated):
+        print("Terminated.", file=sys.stderr)
+        return 143
     if isinstance(err, PermissionError):
         where = f": {err.filename}" if getattr(err, "filename", None) else ""
         print(f"Error: permission denied{where} (choose a folder you can write to)", file=sys.stderr)

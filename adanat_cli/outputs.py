@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +13,7 @@ import torch
 from PIL import Image, ImageDraw, ImageFont
 from PIL.PngImagePlugin import PngInfo
 
-from .io import ensure_writable, replace_dir_atomic
+from .io import ensure_writable, replace_dir_atomic, staging_dir
 
 
 def to_pil(image: torch.Tensor, upscale: int = 1) -> Image.Image:
@@ -74,7 +73,7 @@ def write_samples(
     out = Path(out)
     ensure_writable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = staging_dir(out)
     try:
         width = max(4, len(str(len(images) - 1)))
         entries = []

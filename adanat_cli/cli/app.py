@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
+import threading
 import warnings
 
 import typer
 
 from .. import __version__
-from ..errors import report, set_debug
+from ..errors import Terminated, report, set_debug
 from ..settings import default_model_and_source
 from . import (
     classes,
@@ -98,8 +100,14 @@ def one_line_warnings() -> None:
     logging.getLogger("matplotlib").setLevel(logging.ERROR)
 
 
+def _terminate(signum, frame) -> None:  # noqa: ANN001 - signal handler signature
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> None:
     one_line_warnings()
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         app(args=argv, prog_name="adanat")
     except SystemExit:

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..io import ensure_writable, replace_dir_atomic
+from ..io import ensure_writable, replace_dir_atomic, staging_dir
 from ..plots import plot_fid_vs_steps, plot_labelled_grid, plot_trace, plot_tradeoff
 from .pairs import PairResult
 from .sweeps import best_rows
@@ -49,7 +48,7 @@ def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], ove
     out = Path(out)
     ensure_writable(out, overwrite)
     out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    staging = staging_dir(out)
     try:
         files: dict[str, Any] = {"grid": "grid.png", "fid_vs_steps": "fid_vs_steps.png", "tradeoff": {}, "traces": {}}
         title = f"{meta['model']}: same classes and seeds in every column"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from ..io import (
     ensure_writable,
     read_json_object,
     replace_dir_atomic,
+    staging_dir,
     write_bytes_atomic,
     write_text_atomic,
 )
@@ -97,7 +97,7 @@ def save_bundle(
     if len(classes) != backbone.num_classes:
         raise BundleError(f"{len(classes)} class names given for a backbone with {backbone.num_classes} classes")
     path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    staging = staging_dir(path)
     try:
         files = {}
         for part, module in (("backbone", backbone), ("tokenizer", tokenizer)):

@@ -314,9 +314,14 @@ def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     out = Path(out)
     if resume:
         if not (out / "checkpoint.pt").is_file():
-            raise UsageError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist")
+            stopped = " (the run stopped before its first checkpoint)" if out.is_dir() and any(out.iterdir()) else ""
+            raise UsageError(f"nothing to resume: {out / 'checkpoint.pt'} does not exist{stopped}; "
+                             "start it afresh with --overwrite")
         return
     if out.exists() and any(out.iterdir()) and not overwrite:
+        if not (out / "checkpoint.pt").is_file():
+            raise OutputExistsError(f"{out} holds a run stopped before its first checkpoint; "
+                                    "pass --overwrite to start it afresh")
         raise OutputExistsError(f"{out} already exists; pass --resume to continue it or --overwrite to start afresh")
     if out.exists() and overwrite:
         import shutil
