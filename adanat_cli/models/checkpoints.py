@@ -38,7 +38,7 @@ def load_checkpoint(path: str | Path) -> Any:
                 + (f" ({detail})" if detail else "") + "; only weights-only checkpoints are opened"
             ) from None
         raise ConversionError(f"{path} is not a readable torch checkpoint ({err})") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as err:
+    except Exception as err:  # noqa: BLE001 - a corrupt pickle or zip fails in arbitrary ways (TypeError, KeyError, …)
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConversionError(f"{path} is not a readable torch checkpoint ({first})") from None
 
