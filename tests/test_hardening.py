@@ -130,3 +130,24 @@ def test_dependency_warnings_are_one_line_each(capsys):
     finally:
         warnings.showwarning = previous
     assert capsys.readouterr().err == "warning: something deprecated\n"
+
+
+def test_a_zip_bomb_checkpoint_is_refused_before_it_is_expanded(tmp_path):
+    import zipfile
+
+    from adanat_cli.errors import ConversionError
+    from adanat_cli.models.checkpoints import load_checkpoint
+
+    real = tmp_path / "real.pth"
+    torch.save({"w": torch.zeros(4)}, real)
+    bomb = tmp_path / "bomb.pth"
+    with zipfile.ZipFile(real) as source, zipfile.ZipFile(bomb, "w") as target:
+        for member in source.infolist():
+            data = source.read(member)
+            if member.filename.endswith("data.pkl"):
+                data = data + b"\0" * (200 * 2**20)  # 200 MiB of padding, a few hundred KiB compressed
+            target.writestr(member.filename, data, compress_type=zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 2**20
+    with pytest.raises(ConversionError, match="would expand to 200 MiB"):
+        load_checkpoint(bomb)
+    assert load_checkpoint(real)["w"].shape == (4,)

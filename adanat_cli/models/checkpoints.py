@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pickle
 import re
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,30 @@ import torch
 from ..errors import ConversionError, NotFoundError
 
 
+EXPANSION_ALLOWANCE = 64 * 2**20  # torch stores tensors uncompressed; only small records may expand
+
+
+def _refuse_zip_bombs(path: Path) -> None:
+    """Refuse a zip checkpoint whose members would expand far beyond the file (checked from the zip
+    directory, before anything is decompressed)."""
+    try:
+        if not zipfile.is_zipfile(path):
+            return
+        with zipfile.ZipFile(path) as archive:
+            expanded = sum(member.file_size for member in archive.infolist())
+    except Exception as err:  # noqa: BLE001 - a damaged zip directory fails in many ways
+        raise ConversionError(f"{path} is not a readable torch checkpoint ({err})") from None
+    if expanded > path.stat().st_size + EXPANSION_ALLOWANCE:
+        raise ConversionError(f"{path} refused: its contents would expand to {expanded / 2**20:.0f} MiB from a "
+                              f"{path.stat().st_size / 2**20:.1f} MiB file (torch checkpoints are stored uncompressed)")
+
+
 def load_checkpoint(path: str | Path) -> Any:
     """``torch.load`` restricted to tensors and containers; anything else is one ``ConversionError``."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"checkpoint file {path} does not exist")
+    _refuse_zip_bombs(path)
     try:
         try:
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
