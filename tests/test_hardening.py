@@ -98,6 +98,8 @@ def test_non_finite_named_statistics_are_refused_and_json_stays_strict(cli, tmp_
     ["train-policy", "--lr", "inf"],
     ["train-policy", "--lr", "nan"],
     ["train-policy", "--action-std", "-1"],
+    ["search-schedule", "-T", "2", "-n", "4", "--lr", "inf"],
+    ["search-schedule", "-T", "2", "-n", "4", "--lr-mask", "nan"],
 ])
 def test_numbers_out_of_range_are_usage_errors(cli, tmp_path, command):
     out = tmp_path / "out"

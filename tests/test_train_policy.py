@@ -96,6 +96,18 @@ def test_resumed_training_equals_an_uninterrupted_run(cli, training_setup, tmp_p
     assert [entry["update"] for entry in log] == [1, 2, 3]
 
 
+def test_a_checkpoint_with_flipped_bytes_is_refused_on_resume(cli, training_setup, tmp_path):
+    run = tmp_path / "run"
+    assert cli("train-policy", *training_setup, "-u", "1", "--eval-every", "0", "-o", str(run)).code == 0
+    data = bytearray((run / "checkpoint.pt").read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = bytes(b ^ 0xFF for b in data[middle:middle + 4096])
+    (run / "checkpoint.pt").write_bytes(bytes(data))
+    result = cli("train-policy", *training_setup, "-u", "2", "-o", str(run), "--resume")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert "cannot resume" in result.err and "--overwrite" in result.err
+
+
 @pytest.mark.parametrize("extra", [["--static"], ["--reward", "fid", "--reward-arg", "reward_batch=4"], ["--no-residual"]])
 def test_ablation_variants_train(cli, training_setup, tmp_path, extra):
     args = list(training_setup)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import math
 from pathlib import Path
 
 import typer
@@ -59,8 +60,8 @@ def search_schedule_command(
         raise UsageError(f"--updates must be at least 1, got {updates}")
     if num < 2:
         raise UsageError("--num must be at least 2 to estimate statistics")
-    if not (lr > 0 and lr_mask > 0):
-        raise UsageError(f"--lr and --lr-mask must be positive, got {lr} and {lr_mask}")
+    if not (lr > 0 and lr_mask > 0 and math.isfinite(lr) and math.isfinite(lr_mask)):
+        raise UsageError(f"--lr and --lr-mask must be positive finite numbers, got {lr} and {lr_mask}")
     torch_device = pick_device(device)
     bundle = load_model(model or default_model(), device=torch_device)
     classes = list(range(bundle.backbone.num_classes))

@@ -128,11 +128,11 @@ def train_policy_command(
         trainer = PolicyTrainer(bundle, settings, images, labels, out, torch_device, shard)
     except TypeError as err:
         raise UsageError(f"bad --reward-arg or --network-arg: {err}") from None
+    if resume:
+        trainer.load_checkpoint()
     if shard.is_main:
         typer.echo(f"training a T={steps} policy for {bundle.name} into {out} ({settings.updates} updates × "
                    f"{settings.trajectories} trajectories; defaults: {source})", err=True)
-    if resume:
-        trainer.load_checkpoint()
     with step_progress(f"training a T={steps} policy", total=settings.updates) as advance:
         for _ in range(trainer.update):
             advance()

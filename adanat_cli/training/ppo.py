@@ -11,6 +11,8 @@ index), so a resumed run continues exactly and results do not depend on the batc
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import io
 import json
 import math
 import time
@@ -234,15 +236,17 @@ class PolicyTrainer:
             "reward": self.reward.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
-        write_with_atomic(self.checkpoint_path(), lambda tmp: torch.save(state, tmp))
+        write_with_atomic(self.checkpoint_path(), lambda tmp: torch.save(sealed(state), tmp))
 
     def load_checkpoint(self) -> None:
         path = self.checkpoint_path()
         try:
-            state = torch.load(path, map_location=self.device, weights_only=True)
+            state = unsealed(torch.load(path, map_location="cpu", weights_only=True), self.device)
+        except CorruptCheckpoint as err:
+            raise UsageError(f"cannot resume from {path}: {err}; start the run afresh with --overwrite") from None
         except Exception as err:  # noqa: BLE001 - any unreadable checkpoint is one clear error
             raise UsageError(f"cannot resume from {path}: {type(err).__name__}: {err}") from None
-        if state.get("format") != CHECKPOINT_FORMAT:
+        if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise UsageError(f"{path} is not an adanat policy-training checkpoint")
         saved = TrainSettings(**state["settings"])
         for key in ("steps", "static", "residual", "reward", "seed", "trajectories", "network"):
@@ -289,6 +293,29 @@ class PolicyTrainer:
             self.export(self.out / "policy.safetensors")
         self.shard.wait()
         return record
+
+
+class CorruptCheckpoint(Exception):
+    pass
+
+
+def sealed(state: dict[str, Any]) -> dict[str, Any]:
+    """``state`` serialised, with the SHA-256 of the bytes: a checkpoint that verifies itself."""
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    payload = buffer.getvalue()
+    return {"format": CHECKPOINT_FORMAT + "/sealed", "sha256": hashlib.sha256(payload).hexdigest(),
+            "payload": torch.frombuffer(bytearray(payload), dtype=torch.uint8)}
+
+
+def unsealed(outer: Any, device: torch.device | str) -> Any:
+    """The state inside a sealed checkpoint, after checking its digest (an unsealed one as it is)."""
+    if not (isinstance(outer, dict) and outer.get("format") == CHECKPOINT_FORMAT + "/sealed"):
+        return outer  # written before checkpoints were sealed
+    payload = outer["payload"].numpy().tobytes()
+    if hashlib.sha256(payload).hexdigest() != outer.get("sha256"):
+        raise CorruptCheckpoint("it is corrupt (its contents do not match their recorded SHA-256)")
+    return torch.load(io.BytesIO(payload), map_location=device, weights_only=True)
 
 
 def _truncate_log(path: Path, update: int) -> int:
