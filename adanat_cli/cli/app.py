@@ -109,11 +109,20 @@ def main(argv: list[str] | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _terminate)
     try:
-        app(args=argv, prog_name="adanat")
+        code = app(args=argv, prog_name="adanat", standalone_mode=False)
+    except typer.Abort:
+        sys.exit(report(KeyboardInterrupt()))
+    except typer.TyperException as err:  # a bad option or argument, found by the parser: one line, not a box
+        context = getattr(err, "ctx", None)
+        command = context.command_path if context is not None else "adanat"
+        print(f"Error: {err.format_message()} (see `{command} --help`)", file=sys.stderr)
+        sys.exit(getattr(err, "exit_code", 2))
     except SystemExit:
         raise
     except BaseException as err:  # noqa: BLE001 - every failure ends as one line and an exit code
         sys.exit(report(err))
+    if isinstance(code, int) and code != 0:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -6,9 +6,11 @@ from pathlib import Path
 
 import typer
 
+from ..errors import NotFoundError
+
 from ..models.cache import bundles_root
 from ..models.converters.policy import policy_from_official
-from ..models.formats import FORMATS, import_model
+from ..models.formats import FORMATS, import_format, import_model
 from ..models.ship import add_official_policy
 
 
@@ -33,6 +35,11 @@ def import_command(
     if "/" in name or "\\" in name or name in ("", ".", ".."):
         raise typer.BadParameter("must be a plain name", param_hint="--name")
     target = out if out is not None else bundles_root() / name
+    import_format(fmt)  # an unknown format: named before any file is looked at
+    for option, given in (("--nnet", nnet), ("--tokenizer", tokenizer), ("--tokenizer-config", tokenizer_config),
+                          ("--policy", policy)):
+        if given is not None and not given.is_file():
+            raise NotFoundError(f"{option} {given} does not exist (or is not a file)")
     if policy is not None:  # read it first, so a bad policy file leaves no bundle behind
         policy_from_official(policy)
     typer.echo(f"converting {nnet.name} + {tokenizer.name} ({fmt})", err=True)

@@ -43,6 +43,8 @@ def sample_command(
       adanat sample --scheduler cosine --steps 4 --class 7 --scheduler-arg guidance=2.0
       adanat sample -m adanat-L-imagenet256 --scheduler adanat --class "golden retriever"
     """
+    if scheduler is not None and not scheduler.strip():
+        raise UsageError("--scheduler is empty: give a scheduler name (see `adanat plugins`)")
     ensure_writable(out, overwrite)
     torch_device = pick_device(device)
     bundle = load_model(model or default_model(), device=torch_device)

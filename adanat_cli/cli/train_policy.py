@@ -30,6 +30,16 @@ from .progress import step_progress
 RECIPE = "default: the model's recipe, else"
 
 
+def parse_network_args(pairs: list[str]) -> dict[str, int]:
+    """``--network-arg`` values: positive integers (layer sizes)."""
+    sizes = {}
+    for key, value in parse_scheduler_args(pairs).items():
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise UsageError(f"--network-arg {key}={value}: a layer size must be a positive integer")
+        sizes[key] = value
+    return sizes
+
+
 def train_policy_command(
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (checkpoint.pt, train.jsonl, best.safetensors); default: a new runs/<model>-T<steps>-<n>, or with --resume the latest one.", show_default=False),
     model: str = typer.Option(None, "--model", "-m", help="A model name (built-in, downloaded or imported) or a bundle folder; default: $ADANAT_MODEL, else `adanat config` model, else tiny-mnist.", show_default=False),
@@ -112,7 +122,7 @@ def train_policy_command(
         "residual": residual, "static": static, "reward": reward, "seed": seed, "eval_every": eval_every,
         "eval_num": eval_num, "checkpoint_every": checkpoint_every,
         "reward_options": parse_scheduler_args(reward_arg) if reward_arg else None,
-        "network": {k: int(v) for k, v in parse_scheduler_args(network_arg).items()} if network_arg else None,
+        "network": parse_network_args(network_arg) if network_arg else None,
     }
     settings, source = resolve_settings(steps, recipe_for(bundle.config, steps),
                                         saved_settings(out) if resume else None, given)
@@ -121,13 +131,13 @@ def train_policy_command(
     if source_images is None:
         raise UsageError("no real images: pass --data (mnist5k or an image folder)")
     images, labels = load_real_images(source_images, bundle.backbone.num_classes, bundle.image_size)
-    if shard.is_main:
-        prepare_out(out, resume, overwrite)
-    shard.wait()
-    try:
+    try:  # built before the run folder is touched: a bad setting leaves nothing behind
         trainer = PolicyTrainer(bundle, settings, images, labels, out, torch_device, shard)
     except TypeError as err:
         raise UsageError(f"bad --reward-arg or --network-arg: {err}") from None
+    if shard.is_main:
+        prepare_out(out, resume, overwrite)
+    shard.wait()
     if resume:
         trainer.load_checkpoint()
     if shard.is_main:

@@ -22,13 +22,18 @@ EXPANSION_ALLOWANCE = 64 * 2**20  # torch stores tensors uncompressed; only smal
 
 
 def _refuse_zip_bombs(path: Path) -> None:
-    """Refuse a zip checkpoint whose members would expand far beyond the file (checked from the zip
+    """Refuse a file that is neither a zip nor a pickle, and a zip checkpoint whose members would expand far beyond the file (checked from the zip
     directory, before anything is decompressed)."""
     try:
         if not zipfile.is_zipfile(path):
+            with open(path, "rb") as handle:
+                if handle.read(1) != b"\x80":  # a pickle (torch's legacy format) starts with PROTO
+                    raise ConversionError(f"{path} is not a torch checkpoint (neither a zip archive nor a pickle)")
             return
         with zipfile.ZipFile(path) as archive:
             expanded = sum(member.file_size for member in archive.infolist())
+    except ConversionError:
+        raise
     except Exception as err:  # noqa: BLE001 - a damaged zip directory fails in many ways
         raise ConversionError(f"{path} is not a readable torch checkpoint ({err})") from None
     if expanded > path.stat().st_size + EXPANSION_ALLOWANCE:
