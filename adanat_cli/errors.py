@@ -69,12 +69,18 @@ def debug_enabled() -> bool:
     return _debug or os.environ.get("ADANAT_DEBUG", "") not in ("", "0")
 
 
+def one_line(text: str, limit: int = 600) -> str:
+    """``text`` on one line (a wrapped library message, e.g. torch's shape report, included), cut at ``limit``."""
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
 def report(err: BaseException) -> int:
     """Print ``err`` for a user and return the exit code to use."""
     if debug_enabled():
         traceback.print_exception(err, file=sys.stderr)
     if isinstance(err, AdanatError):
-        print(f"Error: {err}", file=sys.stderr)
+        print(f"Error: {one_line(str(err))}", file=sys.stderr)
         return err.exit_code
     if isinstance(err, KeyboardInterrupt):
         print("Interrupted.", file=sys.stderr)
@@ -97,7 +103,7 @@ def report(err: BaseException) -> int:
         print("Error: the device ran out of memory; try a smaller --batch-size", file=sys.stderr)
         return 1
     if not debug_enabled():
-        print(f"Error: internal error ({type(err).__name__}: {err}); rerun with --debug for the traceback",
+        print(f"Error: internal error ({type(err).__name__}: {one_line(str(err), 300)}); rerun with --debug for the traceback",
               file=sys.stderr)
     return 70
 

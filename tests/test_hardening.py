@@ -153,3 +153,11 @@ def test_a_zip_bomb_checkpoint_is_refused_before_it_is_expanded(tmp_path):
     with pytest.raises(ConversionError, match="would expand to 200 MiB"):
         load_checkpoint(bomb)
     assert load_checkpoint(real)["w"].shape == (4,)
+
+
+def test_a_multi_line_library_message_is_reported_on_one_line(capsys):
+    from adanat_cli.errors import BundleError
+
+    code = report(BundleError("weights do not match (Error(s) in loading state_dict:\n\tsize mismatch for w:\n\tcopying…)"))
+    err = capsys.readouterr().err
+    assert code == 4 and err.count("\n") == 1 and "size mismatch for w" in err

@@ -56,5 +56,6 @@ def load_policy(path: str | Path, device: torch.device | str = "cpu") -> tuple[n
         actor = KINDS[meta["kind"]](**meta["network"])
         actor.load_state_dict(tensors, strict=True)
     except (TypeError, RuntimeError) as err:
-        raise UsageError(f"policy file {path} does not match its own config ({err})") from None
+        detail = " ".join(str(err).split())  # torch's shape report spans many lines; keep it on one
+        raise UsageError(f"policy file {path} does not match its own config ({detail[:300]})") from None
     return actor.to(device).eval(), meta
