@@ -161,3 +161,16 @@ def test_a_multi_line_library_message_is_reported_on_one_line(capsys):
     code = report(BundleError("weights do not match (Error(s) in loading state_dict:\n\tsize mismatch for w:\n\tcopying…)"))
     err = capsys.readouterr().err
     assert code == 4 and err.count("\n") == 1 and "size mismatch for w" in err
+
+
+def test_a_policy_with_non_finite_weights_is_refused(tmp_path):
+    from adanat_cli.errors import UsageError
+    from adanat_cli.schedulers.adanat_files import load_policy, save_policy
+    from adanat_cli.schedulers.adanat_network import PolicyNet
+
+    actor = PolicyNet(8, (2, 2), hidden=8, pointwise=2, fc1=8, fc2=4)
+    with torch.no_grad():
+        actor.linear3.weight[0, 0] = float("inf")
+    file = save_policy(tmp_path / "p.safetensors", actor, {"feature_dim": 8, "grid": [2, 2], "steps": 4, "residual": True})
+    with pytest.raises(UsageError, match="non-finite weights"):
+        load_policy(file)

@@ -46,6 +46,9 @@ def load_policy(path: str | Path, device: torch.device | str = "cpu") -> tuple[n
             tensors = {k: handle.get_tensor(k) for k in handle.keys()}
     except (SafetensorError, OSError) as err:
         raise UsageError(f"policy file {path} is not a readable safetensors file ({err})") from None
+    bad = sorted(k for k, t in tensors.items() if t.is_floating_point() and not torch.isfinite(t).all())
+    if bad:
+        raise UsageError(f"policy file {path} holds non-finite weights (NaN or infinity) in {bad[0]}")
     try:
         meta = json.loads(raw) if raw else {}
     except json.JSONDecodeError:

@@ -248,6 +248,9 @@ class PolicyTrainer:
             raise UsageError(f"cannot resume from {path}: {type(err).__name__}: {err}") from None
         if not isinstance(state, dict) or state.get("format") != CHECKPOINT_FORMAT:
             raise UsageError(f"{path} is not an adanat policy-training checkpoint")
+        if not all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point()):
+            raise UsageError(f"cannot resume from {path}: its networks hold non-finite weights (the run diverged); "
+                             "start afresh with --overwrite and a lower --lr")
         saved = TrainSettings(**state["settings"])
         for key in ("steps", "static", "residual", "reward", "seed", "trajectories", "network"):
             if getattr(saved, key) != getattr(self.settings, key):
