@@ -55,6 +55,76 @@ def caption_rows(grid: Image.Image, labels: list[str], row_height: int, padding:
     return captioned
 
 
+GRID_PER_ROW = 16  # images per class shown in grid.png (all of them are written as PNGs)
+GRID_MAX = 256  # images in a grid without class rows
+
+
+class SampleWriter:
+    """Writes a sample folder as images arrive, batch by batch, so memory does not grow with their
+    number: PNGs go straight into a hidden staging folder, which becomes ``out`` only in ``finish``.
+    Leaving the ``with`` block without ``finish`` (an error, Ctrl-C, SIGTERM) removes the staging folder.
+
+    ``shared`` holds the settings every image's PNG text chunk repeats (model, scheduler, steps, seed,
+    version). ``columns`` (images per class) with ``row_labels`` lays the grid out a row per class,
+    showing the first ``GRID_PER_ROW`` images of each; otherwise the grid shows the first ``GRID_MAX``.
+    """
+
+    def __init__(self, out: Path, total: int, shared: dict[str, Any], overwrite: bool = False, upscale: int = 1,
+                 columns: int | None = None, row_labels: list[str] | None = None) -> None:
+        self.out, self.total, self.shared, self.overwrite, self.upscale = Path(out), total, shared, overwrite, upscale
+        self.columns, self.row_labels = columns, row_labels
+        self.width = max(4, len(str(total - 1)))
+        self.entries: list[dict[str, Any]] = []
+        self.grid_images: list[torch.Tensor] = []
+        self.staging: Path | None = None
+
+    def __enter__(self) -> "SampleWriter":
+        ensure_writable(self.out, self.overwrite)
+        self.staging = staging_dir(self.out)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self.staging is not None and self.staging.exists():
+            shutil.rmtree(self.staging, ignore_errors=True)
+
+    def _in_grid(self, position: int) -> bool:
+        if self.columns and self.row_labels:
+            return position % self.columns < min(self.columns, GRID_PER_ROW)
+        return position < GRID_MAX
+
+    def add(self, images: torch.Tensor, records: list[dict[str, Any]]) -> None:
+        """Write one batch: (B, 3, H, W) images in [0, 1], one record each."""
+        assert self.staging is not None, "use SampleWriter in a with block"
+        for image, record in zip(images, records, strict=True):
+            name = f"{record['index']:0{self.width}d}_class{record['class']}{_name_suffix(record)}.png"
+            info = PngInfo()
+            info.add_text("adanat", json.dumps({**_shared(self.shared), **record}, sort_keys=True))
+            to_pil(image, self.upscale).save(self.staging / name, pnginfo=info)
+            if self._in_grid(len(self.entries)):
+                self.grid_images.append(image.detach().cpu())
+            self.entries.append({"file": name, **record})
+
+    def finish(self, manifest: dict[str, Any], trace: dict[str, Any] | None = None) -> Path:
+        """Write grid.png, samples.json (and trace.png) and move the folder into place."""
+        assert self.staging is not None, "use SampleWriter in a with block"
+        images = torch.stack(self.grid_images)
+        columns = min(self.columns, GRID_PER_ROW) if self.columns and self.row_labels else self.columns
+        grid = to_pil(make_grid(images, columns, padding=GRID_PADDING), self.upscale)
+        if self.row_labels:
+            grid = caption_rows(grid, self.row_labels, images.shape[-2] * self.upscale, GRID_PADDING * self.upscale)
+        grid.save(self.staging / "grid.png")
+        document = {**manifest, "grid": "grid.png", "images": self.entries}
+        if trace is not None:
+            from .plots import plot_trace  # deferred: matplotlib costs ~1 s to import
+
+            plot_trace(trace, self.staging / "trace.png", f"{manifest.get('model', '')}: per-image plan over the steps")
+            document["trace_plot"] = "trace.png"
+        (self.staging / "samples.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+        replace_dir_atomic(self.staging, self.out, overwrite=self.overwrite)
+        self.staging = None
+        return self.out
+
+
 def write_samples(
     out: Path,
     images: torch.Tensor,
@@ -70,35 +140,9 @@ def write_samples(
     with a ``trace`` (plan values, name -> (M, T)) also ``trace.png``, one line per image; with
     ``row_labels`` (one per grid row) the grid names its rows. A record's ``class_name``, when it says
     more than the id, is part of the image's file name."""
-    out = Path(out)
-    ensure_writable(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = staging_dir(out)
-    try:
-        width = max(4, len(str(len(images) - 1)))
-        entries = []
-        for image, record in zip(images, records, strict=True):
-            name = f"{record['index']:0{width}d}_class{record['class']}{_name_suffix(record)}.png"
-            info = PngInfo()
-            info.add_text("adanat", json.dumps({**_shared(manifest), **record}, sort_keys=True))
-            to_pil(image, upscale).save(staging / name, pnginfo=info)
-            entries.append({"file": name, **record})
-        grid = to_pil(make_grid(images, columns, padding=GRID_PADDING), upscale)
-        if row_labels:
-            grid = caption_rows(grid, row_labels, images.shape[-2] * upscale, GRID_PADDING * upscale)
-        grid.save(staging / "grid.png")
-        document = {**manifest, "grid": "grid.png", "images": entries}
-        if trace is not None:
-            from .plots import plot_trace  # deferred: matplotlib costs ~1 s to import
-
-            plot_trace(trace, staging / "trace.png", f"{manifest.get('model', '')}: per-image plan over the steps")
-            document["trace_plot"] = "trace.png"
-        (staging / "samples.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
-        replace_dir_atomic(staging, out, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return out
+    with SampleWriter(out, len(images), manifest, overwrite, upscale, columns, row_labels) as writer:
+        writer.add(images, records)
+        return writer.finish(manifest, trace)
 
 
 def _name_suffix(record: dict[str, Any]) -> str:

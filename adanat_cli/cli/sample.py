@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import torch
 import typer
 
 from .. import __version__
@@ -12,7 +14,7 @@ from ..errors import UsageError
 from ..io import ensure_writable
 from ..models.classes import parse_classes
 from ..models.resolve import load_model
-from ..outputs import write_samples
+from ..outputs import SampleWriter
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from ..settings import default_model
 from .devices import pick_device
@@ -57,45 +59,56 @@ def sample_command(
         labels_wanted = list(range(bundle.backbone.num_classes))
     check_request(bundle, labels_wanted, steps, num, batch_size, seed)
     count = len(labels_wanted) * num
-    require_memory(count * (3 * bundle.image_size[0] * bundle.image_size[1] * 4 * 2 + 200), f"{count} images")
+    # images stream to disk batch by batch; what stays in memory is one record per image
+    require_memory(count * (300 + (steps * 4 * 40 if trace else 0)), f"the records of {count} images")
     if upscale is not None and upscale < 1:
         raise UsageError(f"--upscale must be at least 1, got {upscale}")
     policy = build_scheduler(scheduler, parse_scheduler_args(scheduler_arg), scheduler_config, recommended,
                              defaults_for=lambda name: bundle.scheduler_defaults(name, steps))
-    labels = [c for c in labels_wanted for _ in range(num)]
-
-    batches = -(-len(labels) // batch_size)
-    with step_progress(f"sampling {len(labels)} images", total=batches * steps) as advance:
-        samples = generate_images(
-            bundle, policy, labels, steps, seed=seed, batch_size=batch_size,
-            trace=trace, device=torch_device, on_step=advance,
-        )
-
     image_side = max(bundle.image_size)
     factor = upscale if upscale is not None else max(1, -(-128 // image_side))
-    records = []
-    for i, (index, label, sample_seed) in enumerate(zip(samples.indices, samples.labels, samples.seeds)):
-        record = {"index": index, "class": label, "class_name": bundle.classes[label], "seed": sample_seed}
-        if samples.trace is not None:
-            record["trace"] = {k: [round(float(v), 6) for v in series[i]] for k, series in samples.trace.items()}
-        records.append(record)
-    manifest = {
-        "adanat_version": __version__,
-        "model": bundle.name,
-        "scheduler": policy.to_dict(),
-        "steps": steps,
-        "seed": seed,
-        "nfe_per_image": samples.nfe,
-        "seconds": round(samples.seconds, 4),
-        "device": str(torch_device),
-        "upscale": factor,
-    }
-    trace_arrays = {k: v.numpy() for k, v in samples.trace.items()} if samples.trace is not None else None
-    write_samples(out, samples.images, records, manifest, overwrite=overwrite, upscale=factor,
-                  columns=num if len(labels_wanted) > 1 else None, trace=trace_arrays,
-                  row_labels=[bundle.classes[c] for c in labels_wanted] if len(labels_wanted) > 1 else None)
+    several = len(labels_wanted) > 1
+    shared = {"adanat_version": __version__, "model": bundle.name, "scheduler": policy.to_dict(), "steps": steps,
+              "seed": seed}
+
+    seconds, nfe, traces = 0.0, 0, []
+    batches = -(-count // batch_size)
+    with SampleWriter(out, count, shared, overwrite, factor, columns=num if several else None,
+                      row_labels=[bundle.classes[c] for c in labels_wanted] if several else None) as writer, \
+            step_progress(f"sampling {count} images", total=batches * steps) as advance:
+        for lo in range(0, count, batch_size):
+            hi = min(lo + batch_size, count)
+            labels = [labels_wanted[i // num] for i in range(lo, hi)]  # made per batch, never all at once
+            samples = generate_images(bundle, policy, labels, steps, seed=seed, batch_size=batch_size,
+                                      indices=range(lo, hi), trace=trace, device=torch_device, on_step=advance)
+            records = []
+            for i, (index, label, sample_seed) in enumerate(zip(samples.indices, samples.labels, samples.seeds)):
+                record = {"index": index, "class": label, "class_name": bundle.classes[label], "seed": sample_seed}
+                if samples.trace is not None:
+                    record["trace"] = {k: [round(float(v), 6) for v in series[i]] for k, series in samples.trace.items()}
+                records.append(record)
+            writer.add(samples.images, records)
+            if samples.trace is not None:
+                traces.append(samples.trace)
+            seconds, nfe = seconds + samples.seconds, samples.nfe
+            if lo == 0 and hi < count:
+                check_disk(writer.staging, hi, count)
+        manifest = {**shared, "nfe_per_image": nfe, "seconds": round(seconds, 4), "device": str(torch_device),
+                    "upscale": factor}
+        trace_arrays = {k: torch.cat([t[k] for t in traces]).numpy() for k in traces[0]} if traces else None
+        writer.finish(manifest, trace_arrays)
     typer.echo(str(out))
-    typer.echo(f"wrote {len(labels)} images to {out} ({samples.seconds:.1f}s)", err=True)
+    typer.echo(f"wrote {count} images to {out} ({seconds:.1f}s)", err=True)
+
+
+def check_disk(staging: Path, written: int, total: int) -> None:
+    """After the first batch: refuse to go on if the rest, at the same size per image, would not fit."""
+    used = sum(p.stat().st_size for p in staging.iterdir() if p.is_file())
+    needed = used / written * (total - written)
+    free = shutil.disk_usage(staging).free
+    if needed > free * 0.95:
+        raise UsageError(f"{total} images need about {needed / 2**30:.1f} GiB more disk and {free / 2**30:.1f} GiB "
+                         f"is free at {staging.parent}: lower --num or --upscale, or write elsewhere")
 
 
 def register(app: typer.Typer) -> None:
