@@ -96,6 +96,7 @@ def write_with_atomic(path: Path, writer: Callable[[Path], None]) -> None:
     os.chmod(tmp, _default_mode())
     try:
         writer(Path(tmp))
+        os.chmod(tmp, _default_mode())  # again: some writers (safetensors) replace the file, 0600
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

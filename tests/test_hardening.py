@@ -174,3 +174,23 @@ def test_a_policy_with_non_finite_weights_is_refused(tmp_path):
     file = save_policy(tmp_path / "p.safetensors", actor, {"feature_dim": 8, "grid": [2, 2], "steps": 4, "residual": True})
     with pytest.raises(UsageError, match="non-finite weights"):
         load_policy(file)
+
+
+def test_policy_files_get_the_same_permissions_as_their_neighbours(tmp_path):
+    from adanat_cli.schedulers.adanat_files import save_policy
+    from adanat_cli.schedulers.adanat_network import PolicyNet
+
+    file = save_policy(tmp_path / "p.safetensors", PolicyNet(8, (2, 2), hidden=8, pointwise=2, fc1=8, fc2=4),
+                       {"feature_dim": 8, "grid": [2, 2], "steps": 4, "residual": True})
+    assert file.stat().st_mode & 0o777 == file.with_suffix(".json").stat().st_mode & 0o777
+
+
+def test_a_run_that_would_fill_the_disk_stops_after_its_first_batch(cli, tmp_path, monkeypatch):
+    import shutil as shutil_module
+
+    real = shutil_module.disk_usage
+    monkeypatch.setattr(shutil_module, "disk_usage", lambda path: real(path)._replace(free=10_000))
+    out = tmp_path / "s"
+    result = cli("sample", "-c", "1", "-n", "40", "-b", "4", "-T", "2", "-o", str(out))
+    assert result.code == 2 and one_line(result) and "more disk" in result.err
+    assert not out.exists() and not list(tmp_path.glob(".s.*"))

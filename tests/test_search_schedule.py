@@ -64,6 +64,17 @@ def test_resumed_search_equals_an_uninterrupted_one(cli, setup, tmp_path):
     assert a["theta"] == b["theta"] and a["velocity"] == b["velocity"] and a["update"] == b["update"] == 2
 
 
+def test_a_damaged_search_state_is_not_resumed_from(cli, setup, tmp_path):
+    out = tmp_path / "s.json"
+    assert cli("search-schedule", *setup, "-u", "1", "-o", str(out)).code == 0
+    state = tmp_path / "s.json.state.json"
+    data = json.loads(state.read_text())
+    data["theta"][0] += 0.5  # a plausible number, silently wrong
+    state.write_text(json.dumps(data))
+    result = cli("search-schedule", *setup, "-u", "2", "-o", str(out), "--resume")
+    assert result.code == 2 and "damaged" in result.err and len(result.err.strip().splitlines()) == 1
+
+
 def test_bundle_shipped_schedule_is_used_for_its_steps(cli, toy_bundle, tmp_path):
     searched = tmp_path / "searched.json"
     to_schedule([0.5, 2.0, 1.0, 1.0, 0.0, 3.0], 2, "shipped").save(searched)

@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from adanat_cli.models.bundle import load_bundle
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 SEARCH = ["search-schedule", "-T", "2", "-n", "8", "-b", "8", "-u", "4", "--lr", "0.01", "--lr-mask", "1e-4",
@@ -36,7 +38,8 @@ def test_compare_is_complete_or_absent(tmp_path, sig, delay):
     _, err = process.communicate(timeout=300)
     # 130/143: our handlers ran; -2/-15 or 1: still importing, nothing written yet; 0: it had finished
     assert process.returncode in (0, 1, 130, 143, -signal.SIGINT, -signal.SIGTERM), err
-    assert (out / "report.json").is_file() if process.returncode == 0 else not out.exists()
+    if process.returncode == 0 or out.exists():  # finished (perhaps just before the signal): complete
+        assert json.loads((out / "report.json").read_text())["results"]
     assert not list(tmp_path.glob(".cmp.*")), "a staging folder was left"
 
 
@@ -76,5 +79,30 @@ def test_import_is_complete_or_absent(tmp_path, delay):
     process.send_signal(signal.SIGTERM)
     _, err = process.communicate(timeout=300)
     assert process.returncode in (0, 143, -signal.SIGTERM), err
-    assert (out / "config.json").is_file() if process.returncode == 0 else not out.exists()
+    if process.returncode == 0 or out.exists():  # finished (perhaps just before the signal): complete
+        load_bundle(out)
     assert not list(tmp_path.glob(".bundle.*")), "a staging folder was left"
+
+
+@pytest.mark.parametrize("sig, delay", [(signal.SIGTERM, 2.0), (signal.SIGINT, 3.5), (signal.SIGKILL, 3.0)])
+def test_download_is_complete_or_absent(tmp_path, sig, delay):
+    """`adanat download` of a Drive entry from files fetched by hand (nothing to fetch: offline)."""
+    from .test_import import write_uvit_files
+
+    nnet, vq = write_uvit_files(tmp_path / "files")
+    cache = tmp_path / "hub"
+    env = {**ENV, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
+    argv = [sys.executable, "-m", "adanat_cli", "download", "autonat-L-imagenet256", "--heads", "4",
+            "--file", f"nnet={nnet}", "--file", f"tokenizer={vq}"]
+    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(delay)
+    process.send_signal(sig)
+    _, err = process.communicate(timeout=300)
+    bundle = cache / "adanat-bundles" / "autonat-L-imagenet256"
+    assert process.returncode in (0, 1, 130, 143, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL), err
+    if process.returncode == 0 or bundle.exists():  # finished (perhaps just before the signal): complete
+        load_bundle(bundle)
+    again = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert (bundle / "config.json").is_file()
+    assert not list(bundle.parent.glob(".*")), "a staging folder was left after the next run"

@@ -11,6 +11,7 @@ The search state is saved atomically after every update; ``resume`` continues fr
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Callable
@@ -162,15 +163,31 @@ def paths(out: Path) -> tuple[Path, Path]:
     return out.with_name(out.name + ".state.json"), out.with_name(out.name + ".log.jsonl")
 
 
+def _digest(content: dict) -> str:
+    return hashlib.sha256(json.dumps(content, sort_keys=True, allow_nan=False).encode()).hexdigest()
+
+
 def save_state(path: Path, state: SearchState) -> None:
-    write_text_atomic(path, json.dumps({"format": STATE_FORMAT, **asdict(state)}, indent=1) + "\n")
+    """The state, with the SHA-256 of its content, so that a damaged file is not resumed from."""
+    content = {"format": STATE_FORMAT, **asdict(state)}
+    write_text_atomic(path, json.dumps({**content, "sha256": _digest(content)}, indent=1, allow_nan=False) + "\n")
 
 
 def load_state(path: Path, steps: int) -> SearchState:
     data = read_json_object(path, "search state", UsageError)
     if data.get("format") != STATE_FORMAT:
         raise UsageError(f"{path} is not a schedule-search state file")
-    settings = SearchSettings(**data["settings"])
+    recorded = data.pop("sha256", None)
+    try:
+        intact = recorded is None or recorded == _digest(data)  # None: written before states were sealed
+    except ValueError:  # NaN or infinity
+        intact = False
+    if not intact:
+        raise UsageError(f"{path} is damaged (its content does not match its SHA-256); start afresh with --overwrite")
+    try:
+        settings = SearchSettings(**data["settings"])
+    except (KeyError, TypeError) as err:
+        raise UsageError(f"{path} is not a complete schedule-search state ({err})") from None
     if settings.steps != steps:
         raise UsageError(f"{path} is a search for T={settings.steps}, not T={steps}")
     fields = {k: data[k] for k in ("theta", "velocity", "update", "best_fid", "best_theta", "start")}
