@@ -116,6 +116,7 @@ def train_policy_command(
         out = latest_run_folder(root, bundle.name, steps) if resume else next_run_folder(root, bundle.name, steps)
         if out is None:
             raise UsageError(f"nothing to resume: no {root}/{bundle.name}-T{steps}-<n> run folder; pass --out")
+        out = Path(shard.gather([str(out)])[0])  # every process uses the main process's choice
     given = {
         "updates": updates, "trajectories": trajectories, "batch_size": batch_size, "lr": lr, "epochs": epochs,
         "action_std": action_std, "std_milestones": milestones, "std_decay": std_decay, "min_std": min_std,
