@@ -137,6 +137,7 @@ CASES = [
     (["train-policy", "--resume", "-o", "{out}"], U, "nothing to resume"),
     (["train-policy", "--resume", "-o", "{exists}"], U, "nothing to resume"),
     (["train-policy", "-o", "{exists}"], X, "pass --overwrite to start it afresh"),
+    (["train-policy", "-u", "1", "-o", "{file}"], X, "is not a folder"),
     # ---- search-schedule
     (["search-schedule", "-u", "0", "-o", "{out}.json"], U, "--updates"),
     (["search-schedule", "-n", "1", "-o", "{out}.json"], U, "--num"),

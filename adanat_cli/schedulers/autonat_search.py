@@ -170,7 +170,11 @@ def _digest(content: dict) -> str:
 def save_state(path: Path, state: SearchState) -> None:
     """The state, with the SHA-256 of its content, so that a damaged file is not resumed from."""
     content = {"format": STATE_FORMAT, **asdict(state)}
-    write_text_atomic(path, json.dumps({**content, "sha256": _digest(content)}, indent=1, allow_nan=False) + "\n")
+    try:
+        text = json.dumps({**content, "sha256": _digest(content)}, indent=1, allow_nan=False)
+    except ValueError:
+        raise UsageError("the search diverged: its values are no longer finite; lower --lr / --lr-mask") from None
+    write_text_atomic(path, text + "\n")
 
 
 def load_state(path: Path, steps: int) -> SearchState:

@@ -342,6 +342,8 @@ def _truncate_log(path: Path, update: int) -> int:
 
 def prepare_out(out: Path, resume: bool, overwrite: bool) -> None:
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise OutputExistsError(f"{out} exists and is not a folder; a run needs a folder (--out)")
     if resume:
         if not (out / "checkpoint.pt").is_file():
             stopped = " (the run stopped before its first checkpoint)" if out.is_dir() and any(out.iterdir()) else ""
