@@ -1,5 +1,6 @@
-"""SIGTERM in the middle of `train-policy`: the run stops cleanly, no temp file is left, and
-`--resume` ends on weights bit-identical to an uninterrupted run."""
+"""SIGTERM, SIGINT or SIGKILL in the middle of `train-policy`: the run stops (cleanly, but for the
+kill), no temp file is left once the run is resumed, and `--resume` ends on weights bit-identical to
+an uninterrupted run."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import torch
 from safetensors.torch import load_file
 
@@ -24,7 +26,11 @@ def _run(*args: str) -> subprocess.CompletedProcess:
                           cwd=REPO, env=ENV, timeout=600)
 
 
-def test_sigterm_mid_training_then_resume_equals_an_uninterrupted_run(tmp_path):
+EXPECTED = {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGKILL: -signal.SIGKILL}
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"])
+def test_a_signal_mid_training_then_resume_equals_an_uninterrupted_run(tmp_path, sig):
     whole, cut = tmp_path / "whole", tmp_path / "cut"
     assert _run(*TRAIN, "--out", str(whole)).returncode == 0
 
@@ -36,12 +42,14 @@ def test_sigterm_mid_training_then_resume_equals_an_uninterrupted_run(tmp_path):
         if log.is_file() and len(log.read_text().splitlines()) >= 2:
             break
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(sig)
     _, err = process.communicate(timeout=300)
-    assert process.returncode == 143, err  # it was still training: 5 updates take far longer than 2
-    assert not [p.name for p in cut.iterdir() if p.name.startswith(".")], "temp files left behind"
+    assert process.returncode == EXPECTED[sig], err  # it was still training: 5 updates take far longer than 2
+    if sig != signal.SIGKILL:  # a kill cannot clean up; the resumed run must
+        assert not [p.name for p in cut.iterdir() if p.name.startswith(".")], "temp files left behind"
 
     resumed = _run(*TRAIN, "--out", str(cut), "--resume")
     assert resumed.returncode == 0, resumed.stderr
     a, b = load_file(str(whole / "policy.safetensors")), load_file(str(cut / "policy.safetensors"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert not [p.name for p in cut.iterdir() if p.name.startswith(".")], "temp files left after the resumed run"
