@@ -58,6 +58,19 @@ class OutputExistsError(AdanatError):
 
 
 _debug = False
+_batch_size: int | None = None
+
+
+def note_batch_size(batch_size: int) -> None:
+    """Tell ``report`` the batch size in use, so an out-of-memory hint can be right about it."""
+    global _batch_size
+    _batch_size = batch_size
+
+
+def _memory_hint() -> str:
+    if _batch_size == 1:
+        return "even with --batch-size 1: use a smaller model, fewer steps' traces, or more memory"
+    return "try a smaller --batch-size"
 
 
 def set_debug(enabled: bool) -> None:
@@ -97,10 +110,10 @@ def report(err: BaseException) -> int:
               "free some space or write elsewhere", file=sys.stderr)
         return 74
     if isinstance(err, MemoryError):
-        print("Error: out of memory; try a smaller --batch-size", file=sys.stderr)
+        print(f"Error: out of memory; {_memory_hint()}", file=sys.stderr)
         return 1
     if type(err).__name__ == "OutOfMemoryError":  # torch.cuda.OutOfMemoryError
-        print("Error: the device ran out of memory; try a smaller --batch-size", file=sys.stderr)
+        print(f"Error: the device ran out of memory; {_memory_hint()}", file=sys.stderr)
         return 1
     if not debug_enabled():
         print(f"Error: internal error ({type(err).__name__}: {one_line(str(err), 300)}); rerun with --debug for the traceback",

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import random
-import shutil
 import struct
 from collections.abc import Callable
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 
 from adanat_cli.errors import AdanatError
 from adanat_cli.metrics.digit_classifier import load_fid_stats
-from adanat_cli.models.bundle import load_bundle, read_bundle_config
+from adanat_cli.models.bundle import load_bundle
 from adanat_cli.models.checkpoints import load_checkpoint
 from adanat_cli.schedulers.adanat_files import load_policy, save_policy
 from adanat_cli.schedulers.adanat_network import PolicyNet

@@ -115,6 +115,14 @@ def test_os_failures_have_their_own_exit_codes(capsys):
     assert report(OSError(errno.ENOSPC, "No space left on device", "/full")) == 74
     assert "no space left on the device: /full" in capsys.readouterr().err
     assert report(ValueError("a bug")) == 70
+    capsys.readouterr()
+    from adanat_cli.errors import note_batch_size
+
+    note_batch_size(8)
+    assert report(MemoryError()) == 1 and "try a smaller --batch-size" in capsys.readouterr().err
+    note_batch_size(1)
+    assert report(MemoryError()) == 1 and "even with --batch-size 1" in capsys.readouterr().err
+    note_batch_size(None)
 
 
 def test_dependency_warnings_are_one_line_each(capsys):

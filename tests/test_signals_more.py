@@ -1,6 +1,7 @@
-"""Signals at random points of `compare`, `search-schedule` and `import`: whatever the moment, the
-requested output is complete or absent, the next run leaves no temp file behind, and an interrupted
-schedule search resumes to exactly the schedule of an uninterrupted one."""
+"""SIGTERM, SIGINT and SIGKILL at several moments of `compare`, `search-schedule`, `import` and
+`download`: whatever the moment, the requested output is complete or absent, no temp file is left
+(after the next run, for a kill), and an interrupted schedule search resumes to exactly the schedule
+of an uninterrupted one."""
 
 from __future__ import annotations
 
@@ -27,26 +28,39 @@ def _adanat(*args: str, cwd: Path = REPO) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-@pytest.mark.parametrize("delay", [2.5, 5.0])
+COMPARE = ["compare", "-s", "cosine,linear", "-T", "2,4", "-n", "200", "-b", "50", "--device", "cpu"]
+
+
+@pytest.mark.parametrize("sig, delay", [(signal.SIGTERM, 2.5), (signal.SIGTERM, 5.0), (signal.SIGINT, 2.5),
+                                        (signal.SIGINT, 5.0), (signal.SIGKILL, 4.0)])
 def test_compare_is_complete_or_absent(tmp_path, sig, delay):
     out = tmp_path / "cmp"
-    process = _adanat("compare", "-s", "cosine,linear", "-T", "2,4", "-n", "200", "-b", "50", "--device", "cpu",
-                      "-o", str(out))
+    process = _adanat(*COMPARE, "-o", str(out))
     time.sleep(delay)
     process.send_signal(sig)
     _, err = process.communicate(timeout=300)
     # 130/143: our handlers ran; -2/-15 or 1: still importing, nothing written yet; 0: it had finished
-    assert process.returncode in (0, 1, 130, 143, -signal.SIGINT, -signal.SIGTERM), err
+    assert process.returncode in (0, 1, 130, 143, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL), err
+    if sig == signal.SIGKILL:  # a kill cannot clean up: the next run does
+        assert not out.exists() or json.loads((out / "report.json").read_text())["results"]
+        again = _adanat(*COMPARE, "-n", "8", "-o", str(out), "--overwrite")
+        assert again.wait(timeout=300) == 0, again.stderr.read()
     if process.returncode == 0 or out.exists():  # finished (perhaps just before the signal): complete
         assert json.loads((out / "report.json").read_text())["results"]
     assert not list(tmp_path.glob(".cmp.*")), "a staging folder was left"
 
 
-def test_sigterm_mid_search_then_resume_equals_an_uninterrupted_search(tmp_path):
-    whole, cut = tmp_path / "whole.json", tmp_path / "cut.json"
+@pytest.fixture(scope="module")
+def uninterrupted_search(tmp_path_factory) -> Path:
+    whole = tmp_path_factory.mktemp("search") / "whole.json"
     done = _adanat(*SEARCH, "-o", str(whole))
     assert done.wait(timeout=600) == 0, done.stderr.read()
+    return whole
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL], ids=["TERM", "INT", "KILL"])
+def test_a_signal_mid_search_then_resume_equals_an_uninterrupted_search(tmp_path, uninterrupted_search, sig):
+    whole, cut = uninterrupted_search, tmp_path / "cut.json"
     process = _adanat(*SEARCH, "-o", str(cut))
     state = cut.with_name(cut.name + ".state.json")
     deadline = time.monotonic() + 300
@@ -54,9 +68,9 @@ def test_sigterm_mid_search_then_resume_equals_an_uninterrupted_search(tmp_path)
         if state.is_file() and json.loads(state.read_text() or "{}").get("update", 0) >= 1:
             break
         time.sleep(0.05)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(sig)
     _, err = process.communicate(timeout=300)
-    assert process.returncode == 143, err
+    assert process.returncode == {signal.SIGTERM: 143, signal.SIGINT: 130, signal.SIGKILL: -signal.SIGKILL}[sig], err
     assert not cut.exists()  # the schedule is written when the search ends
     resumed = _adanat(*SEARCH, "-o", str(cut), "--resume")
     _, err = resumed.communicate(timeout=600)
@@ -67,20 +81,25 @@ def test_sigterm_mid_search_then_resume_equals_an_uninterrupted_search(tmp_path)
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
-@pytest.mark.parametrize("delay", [2.0, 3.5])
-def test_import_is_complete_or_absent(tmp_path, delay):
+@pytest.mark.parametrize("sig, delay", [(signal.SIGTERM, 2.0), (signal.SIGTERM, 3.5), (signal.SIGINT, 3.0),
+                                        (signal.SIGKILL, 3.0)])
+def test_import_is_complete_or_absent(tmp_path, sig, delay):
     from .test_import import write_uvit_files
 
     nnet, vq = write_uvit_files(tmp_path / "files")
     out = tmp_path / "bundle"
-    process = _adanat("import", "-f", "autonat", "--nnet", str(nnet), "--tokenizer", str(vq), "--name", "x",
-                      "--heads", "4", "-o", str(out))
+    argv = ["import", "-f", "autonat", "--nnet", str(nnet), "--tokenizer", str(vq), "--name", "x", "--heads", "4",
+            "-o", str(out)]
+    process = _adanat(*argv)
     time.sleep(delay)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(sig)
     _, err = process.communicate(timeout=300)
-    assert process.returncode in (0, 143, -signal.SIGTERM), err
+    assert process.returncode in (0, 1, 130, 143, -signal.SIGINT, -signal.SIGTERM, -signal.SIGKILL), err
     if process.returncode == 0 or out.exists():  # finished (perhaps just before the signal): complete
         load_bundle(out)
+    if sig == signal.SIGKILL:  # a kill cannot clean up: the next run does
+        again = _adanat(*argv, "--overwrite")
+        assert again.wait(timeout=300) == 0, again.stderr.read()
     assert not list(tmp_path.glob(".bundle.*")), "a staging folder was left"
 
 

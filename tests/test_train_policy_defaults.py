@@ -48,7 +48,7 @@ def test_no_options_trains_the_default_model_into_a_fresh_run_folder(cli, tmp_pa
     overridden = {"updates": 1, "trajectories": 4, "batch_size": 4, "eval_every": 0}
     assert settings == {**recipe, **overridden}
     assert "defaults: the model's recipe" in first.err
-    assert f"adanat sample -m tiny-mnist --scheduler adanat --steps 8 --scheduler-arg policy=runs/tiny-mnist-T8-1/" in first.err
+    assert "adanat sample -m tiny-mnist --scheduler adanat --steps 8 --scheduler-arg policy=runs/tiny-mnist-T8-1/" in first.err
     assert "adanat compare -m tiny-mnist --schedulers cosine,adanat --steps 8 -a adanat:policy=" in first.err
 
     second = cli("train-policy", *quick)

@@ -9,7 +9,7 @@ import typer
 from .. import __version__
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
-from ..errors import UsageError
+from ..errors import UsageError, note_batch_size
 from ..evaluation.pairs import comparison_labels, evaluate_pair
 from ..evaluation.report import markdown_table, write_report
 from ..evaluation.setup import evaluation_setup
@@ -90,6 +90,7 @@ def compare_command(
     wanted = parse_classes(classes, bundle.classes, bundle.name) or list(range(bundle.backbone.num_classes))
     for t in step_list:
         check_request(bundle, wanted, t, num, batch_size, seed)
+    note_batch_size(batch_size)
     if num < 2:
         raise UsageError("--num must be at least 2 to estimate statistics")
     require_memory(num * 4096, f"{num} images per row (their labels, features and predictions)")

@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from ..errors import NotFoundError
-
 from ..models.cache import bundles_root
 from ..models.converters.policy import policy_from_official
 from ..models.formats import FORMATS, import_format, import_model

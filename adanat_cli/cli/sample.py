@@ -10,7 +10,7 @@ import typer
 
 from .. import __version__
 from ..engine.sampling import check_request, generate_images
-from ..errors import UsageError
+from ..errors import UsageError, note_batch_size
 from ..io import ensure_writable
 from ..models.classes import parse_classes
 from ..models.resolve import load_model
@@ -58,6 +58,7 @@ def sample_command(
             raise UsageError(f"model '{bundle.name}' has {bundle.backbone.num_classes} classes: pass --class")
         labels_wanted = list(range(bundle.backbone.num_classes))
     check_request(bundle, labels_wanted, steps, num, batch_size, seed)
+    note_batch_size(batch_size)
     count = len(labels_wanted) * num
     # images stream to disk batch by batch; what stays in memory is one record per image
     require_memory(count * (300 + (steps * 4 * 40 if trace else 0)), f"the records of {count} images")

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import time
 import math
+import time
 from pathlib import Path
 
 import typer
 
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
-from ..errors import UsageError
+from ..errors import UsageError, note_batch_size
 from ..evaluation.pairs import comparison_labels, evaluate_pair
 from ..evaluation.setup import evaluation_setup
 from ..models.resolve import load_model
@@ -66,6 +66,7 @@ def search_schedule_command(
     bundle = load_model(model or default_model(), device=torch_device)
     classes = list(range(bundle.backbone.num_classes))
     check_request(bundle, classes, steps, num, batch_size, seed)
+    note_batch_size(batch_size)
     if steps < 2:
         raise UsageError("a schedule search needs --steps of at least 2")
     theta0 = theta_from_scheduler(build_scheduler(start, parse_scheduler_args(start_arg)), steps)

@@ -10,7 +10,7 @@ import typer
 
 from ..data.training_images import load_real_images
 from ..engine.distributed import Shard
-from ..errors import UsageError
+from ..errors import UsageError, note_batch_size
 from ..models.resolve import load_model
 from ..registry import registry
 from ..schedulers.build import parse_scheduler_args
@@ -127,6 +127,7 @@ def train_policy_command(
     }
     settings, source = resolve_settings(steps, recipe_for(bundle.config, steps),
                                         saved_settings(out) if resume else None, given)
+    note_batch_size(settings.batch_size)
     registry.get("rewards", settings.reward)
     source_images = data or bundle.evaluation.get("real")
     if source_images is None:

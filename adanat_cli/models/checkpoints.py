@@ -17,7 +17,6 @@ import torch
 
 from ..errors import ConversionError, NotFoundError
 
-
 EXPANSION_ALLOWANCE = 64 * 2**20  # torch stores tensors uncompressed; only small records may expand
 
 
