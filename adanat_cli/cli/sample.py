@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import torch
@@ -18,7 +17,7 @@ from ..outputs import SampleWriter
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from ..settings import default_model
 from .devices import pick_device
-from .limits import require_memory
+from .limits import require_disk, require_memory
 from .progress import step_progress
 
 
@@ -93,23 +92,13 @@ def sample_command(
                 traces.append(samples.trace)
             seconds, nfe = seconds + samples.seconds, samples.nfe
             if lo == 0 and hi < count:
-                check_disk(writer.staging, hi, count)
+                require_disk(writer.staging, hi, count)
         manifest = {**shared, "nfe_per_image": nfe, "seconds": round(seconds, 4), "device": str(torch_device),
                     "upscale": factor}
         trace_arrays = {k: torch.cat([t[k] for t in traces]).numpy() for k in traces[0]} if traces else None
         writer.finish(manifest, trace_arrays)
     typer.echo(str(out))
     typer.echo(f"wrote {count} images to {out} ({seconds:.1f}s)", err=True)
-
-
-def check_disk(staging: Path, written: int, total: int) -> None:
-    """After the first batch: refuse to go on if the rest, at the same size per image, would not fit."""
-    used = sum(p.stat().st_size for p in staging.iterdir() if p.is_file())
-    needed = used / written * (total - written)
-    free = shutil.disk_usage(staging).free
-    if needed > free * 0.95:
-        raise UsageError(f"{total} images need about {needed / 2**30:.1f} GiB more disk and {free / 2**30:.1f} GiB "
-                         f"is free at {staging.parent}: lower --num or --upscale, or write elsewhere")
 
 
 def register(app: typer.Typer) -> None:

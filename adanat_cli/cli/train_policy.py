@@ -105,8 +105,9 @@ def train_policy_command(
     shard = Shard(cpu=device == "cpu")
     torch_device = pick_device(device)
     bundle = load_model(model or default_model(), device=torch_device)
-    if steps is None and resume and out is not None:
-        steps = saved_settings(out).get("steps")  # resuming a named run: its own T
+    resumed = saved_settings(out) if resume and out is not None else None
+    if steps is None and resumed:
+        steps = resumed.get("steps")  # resuming a named run: its own T
     if steps is None:
         steps = default_steps(bundle.config, bundle.recommended.get("steps"))
     if not 2 <= steps <= bundle.backbone.num_tokens:
@@ -117,6 +118,7 @@ def train_policy_command(
         if out is None:
             raise UsageError(f"nothing to resume: no {root}/{bundle.name}-T{steps}-<n> run folder; pass --out")
         out = Path(shard.gather([str(out)])[0])  # every process uses the main process's choice
+        resumed = saved_settings(out) if resume else None
     given = {
         "updates": updates, "trajectories": trajectories, "batch_size": batch_size, "lr": lr, "epochs": epochs,
         "action_std": action_std, "std_milestones": milestones, "std_decay": std_decay, "min_std": min_std,
@@ -125,8 +127,7 @@ def train_policy_command(
         "reward_options": parse_scheduler_args(reward_arg) if reward_arg else None,
         "network": parse_network_args(network_arg) if network_arg else None,
     }
-    settings, source = resolve_settings(steps, recipe_for(bundle.config, steps),
-                                        saved_settings(out) if resume else None, given)
+    settings, source = resolve_settings(steps, recipe_for(bundle.config, steps), resumed, given)
     note_batch_size(settings.batch_size)
     registry.get("rewards", settings.reward)
     source_images = data or bundle.evaluation.get("real")

@@ -11,6 +11,7 @@ A bundle may name it in ``config.json``::
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import torch
@@ -22,8 +23,6 @@ from torch import nn
 from ..configurable import Configurable
 from ..errors import BundleError
 from ..models.bundle import inside_bundle, read_bundle_config
-
-CLASSIFIER_TYPES = ("digit-cnn",)
 
 
 class DigitClassifier(nn.Module, Configurable):
@@ -66,6 +65,9 @@ class DigitClassifier(nn.Module, Configurable):
         return torch.cat(preds), torch.cat(feats)
 
 
+CLASSIFIER_TYPES: dict[str, Callable[..., nn.Module]] = {"digit-cnn": DigitClassifier}
+
+
 def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
     if not file.is_file():
         raise BundleError(f"{file} is missing")
@@ -75,24 +77,32 @@ def _read_tensors(file: Path) -> dict[str, torch.Tensor]:
         raise BundleError(f"{file} is truncated or corrupt ({err})") from None
 
 
-def load_classifier(bundle_path: str | Path) -> DigitClassifier | None:
-    """The classifier a bundle ships (eval mode, CPU), or None if its config.json names none."""
+def load_bundled_network(bundle_path: str | Path, key: str, types: Mapping[str, Callable[..., nn.Module]],
+                         default_file: str, what: str) -> nn.Module | None:
+    """The extra network a bundle's config.json names under ``key`` as
+    ``{"type": ..., "config": {...}, "file": ...}`` (eval mode, CPU), or None if it names none.
+    ``types`` maps the accepted type names to their classes; ``what`` names the network in errors."""
     path = Path(bundle_path)
-    spec = read_bundle_config(path).get("classifier")
+    spec = read_bundle_config(path).get(key)
     if spec is None:
         return None
-    if not isinstance(spec, dict) or spec.get("type") not in CLASSIFIER_TYPES:
-        raise BundleError(f"{path}: config.json names an unknown classifier {spec!r}")
+    if not isinstance(spec, dict) or spec.get("type") not in types:
+        raise BundleError(f"{path}: config.json names an unknown {what} {spec!r}")
     try:
-        model = DigitClassifier(**spec.get("config", {}))
-    except TypeError as err:
-        raise BundleError(f"{path}: config.json has bad classifier settings ({err})") from None
-    state = _read_tensors(inside_bundle(path, spec.get("file", "classifier.safetensors")))
+        model = types[spec["type"]](**spec.get("config", {}))
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise BundleError(f"{path}: config.json has bad {what} settings ({err})") from None
+    state = _read_tensors(inside_bundle(path, spec.get("file", default_file)))
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as err:
-        raise BundleError(f"{path}: classifier weights do not match its config ({err})") from None
+        raise BundleError(f"{path}: {what} weights do not match its config ({err})") from None
     return model.eval()
+
+
+def load_classifier(bundle_path: str | Path) -> DigitClassifier | None:
+    """The classifier a bundle ships (eval mode, CPU), or None if its config.json names none."""
+    return load_bundled_network(bundle_path, "classifier", CLASSIFIER_TYPES, "classifier.safetensors", "classifier")
 
 
 def load_fid_stats(bundle_path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:

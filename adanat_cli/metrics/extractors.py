@@ -80,7 +80,29 @@ class InceptionExtractor(FeatureExtractor):
         return self
 
 
-class BundleClassifierExtractor(FeatureExtractor):
+class BundledNetworkExtractor(FeatureExtractor):
+    """Features of a small network shipped in a model bundle, read at ``size`` x ``size`` pixels
+    (bicubic resize, as clean-fid's "clean" mode), from images scaled to [0, 1]."""
+
+    network: torch.nn.Module
+    size: int = 28
+
+    def prepare(self, image: np.ndarray) -> np.ndarray:
+        if image.shape[:2] != (self.size, self.size):
+            from PIL import Image
+
+            image = np.asarray(Image.fromarray(image).resize((self.size, self.size), Image.BICUBIC))
+        return image.astype(np.float32)
+
+    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
+        return self.network.features(batch / 255.0)
+
+    def to(self, device: torch.device | str) -> "BundledNetworkExtractor":
+        self.network = self.network.to(device)
+        return self
+
+
+class BundleClassifierExtractor(BundledNetworkExtractor):
     """The penultimate layer of the classifier shipped in a model bundle (default: ``tiny-mnist``)."""
 
     name = "tiny-mnist"
@@ -91,7 +113,7 @@ class BundleClassifierExtractor(FeatureExtractor):
         classifier = load_classifier(path)
         if classifier is None:
             raise UsageError(f"model '{model}' ships no classifier to extract features with")
-        self.classifier = classifier
+        self.network = classifier
         self.model, self.bundle_path = model, path
         self.size = int(classifier.config.get("image_size", 28))
 
@@ -102,20 +124,6 @@ class BundleClassifierExtractor(FeatureExtractor):
             return FeatureSet(self.model, mu.numpy(), sigma.numpy())
 
         return {self.model: load}
-
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        if image.shape[:2] != (self.size, self.size):
-            from PIL import Image
-
-            image = np.asarray(Image.fromarray(image).resize((self.size, self.size), Image.BICUBIC))
-        return image.astype(np.float32)
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.classifier.features(batch / 255.0)
-
-    def to(self, device: torch.device | str) -> "BundleClassifierExtractor":
-        self.classifier = self.classifier.to(device)
-        return self
 
 
 def to_uint8(images: torch.Tensor) -> np.ndarray:

@@ -14,19 +14,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors.torch import load_file
 from torch import nn
 
 from ..configurable import Configurable
-from ..errors import BundleError, UsageError
-from ..models.bundle import inside_bundle, read_bundle_config
+from ..errors import UsageError
 from ..models.resolve import resolve_model
-from .extractors import FeatureExtractor
-
-HELDOUT_TYPES = ("heldout-cnn",)
+from .digit_classifier import load_bundled_network
+from .extractors import BundledNetworkExtractor
 
 
 class HeldoutNet(nn.Module, Configurable):
@@ -57,26 +53,16 @@ class HeldoutNet(nn.Module, Configurable):
         return self.head(self.embed(images))
 
 
+HELDOUT_TYPES = {"heldout-cnn": HeldoutNet}
+
+
 def load_heldout(bundle_path: str | Path) -> HeldoutNet | None:
     """The held-out network a bundle ships (eval mode, CPU), or None if it ships none."""
-    path = Path(bundle_path)
-    spec = read_bundle_config(path).get("heldout_extractor")
-    if spec is None:
-        return None
-    if not isinstance(spec, dict) or spec.get("type") not in HELDOUT_TYPES:
-        raise BundleError(f"{path}: config.json names an unknown held-out extractor {spec!r}")
-    file = inside_bundle(path, spec.get("file", "heldout_extractor.safetensors"))
-    if not file.is_file():
-        raise BundleError(f"{file} is missing")
-    try:
-        model = HeldoutNet(**spec.get("config", {}))
-        model.load_state_dict(load_file(str(file)), strict=True)
-    except (TypeError, RuntimeError, OSError, ValueError) as err:
-        raise BundleError(f"{path}: cannot load the held-out extractor ({str(err).splitlines()[0]})") from None
-    return model.eval()
+    return load_bundled_network(bundle_path, "heldout_extractor", HELDOUT_TYPES, "heldout_extractor.safetensors",
+                                "held-out extractor")
 
 
-class HeldoutExtractor(FeatureExtractor):
+class HeldoutExtractor(BundledNetworkExtractor):
     """Features of the held-out network bundled with a model (default: ``tiny-mnist``)."""
 
     name = "tiny-mnist-heldout"
@@ -89,20 +75,6 @@ class HeldoutExtractor(FeatureExtractor):
         if network is None:
             raise UsageError(f"model '{model}' ships no held-out extractor")
         self.network = network
-
-    def prepare(self, image: np.ndarray) -> np.ndarray:
-        if image.shape[:2] != (28, 28):
-            from PIL import Image
-
-            image = np.asarray(Image.fromarray(image).resize((28, 28), Image.BICUBIC))
-        return image.astype(np.float32)
-
-    def __call__(self, batch: torch.Tensor) -> torch.Tensor:
-        return self.network.features(batch / 255.0)
-
-    def to(self, device: torch.device | str) -> "HeldoutExtractor":
-        self.network = self.network.to(device)
-        return self
 
 
 def train_heldout(images: torch.Tensor, labels: torch.Tensor, steps: int = 1500, batch: int = 128,
