@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import pytest
+import typer
 from typer.main import get_command
 
 from adanat_cli.cli.app import app
@@ -12,7 +13,9 @@ from adanat_cli.cli.helptext import reflow
 
 def _commands():
     group = get_command(app)
-    for name, command in group.commands.items():
+    context = typer.Context(group, info_name="adanat")
+    for name in group.list_commands(context):  # each command as the CLI loads it (imported on demand)
+        command = group.get_command(context, name)
         yield name, command
         for sub_name, sub in getattr(command, "commands", {}).items():
             yield f"{name} {sub_name}", sub

@@ -58,6 +58,17 @@ def test_the_rules_catch_an_upward_import_a_cycle_and_a_hidden_import(graph, tmp
     assert "import cycle between files: adanat_cli.engine.state -> adanat_cli.schedulers.base" in problems
 
 
+def test_a_module_named_in_a_string_counts_as_an_import(graph, tmp_path, monkeypatch):
+    package = tmp_path / "adanat_cli"
+    (package / "engine").mkdir(parents=True)
+    for init in (package, package / "engine"):
+        (init / "__init__.py").write_text("")
+    (package / "engine" / "loop.py").write_text("")
+    (package / "io.py").write_text('LATER = "adanat_cli.engine.loop"  # for importlib.import_module\n')
+    monkeypatch.setattr(graph, "PACKAGE", package)
+    assert "adanat_cli.io:1 imports adanat_cli.engine.loop: an import from layer 'io' up to 'engine'" in graph.violations()
+
+
 def test_the_drawing_names_every_layer_edge(graph):
     drawing = graph.mermaid()
     assert drawing.startswith("flowchart BT")

@@ -8,7 +8,7 @@ grid=..., num_classes=..., feature_dim=...)``; ``mask_id``, ``null_class`` and `
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +68,11 @@ class Backbone(nn.Module, Configurable):
     @property
     def counts_flops(self) -> bool:
         return type(self).forward_flops is not Backbone.forward_flops
+
+    def compile_forward(self) -> Callable[..., BackboneOutput]:
+        """This backbone's forward compiled with ``torch.compile`` (``--compile``); a backbone whose
+        forward has data-dependent shapes overrides it to compile its blocks instead."""
+        return torch.compile(self)
 
     @classmethod
     def from_state_dict(cls, state_dict: Mapping[str, torch.Tensor], config: dict[str, Any]) -> "Backbone":

@@ -21,6 +21,7 @@ boolean attention mask (their outputs are discarded). Batches with equal counts 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -224,6 +225,23 @@ class ENAT(Backbone):
     def forward(
         self, tokens: torch.Tensor, labels: torch.Tensor, cache: ENATCache | None = None
     ) -> BackboneOutput:
+        return self._forward(tokens, labels, cache, self.encoder, self.decoder)
+
+    def compile_forward(self) -> Callable[..., BackboneOutput]:
+        """The forward with its blocks compiled: the packing between them has data-dependent
+        lengths, which would break one whole-model graph into dozens of pieces."""
+        encoder = [torch.compile(block) for block in self.encoder]
+        decoder = [torch.compile(block) for block in self.decoder]
+        return lambda tokens, labels, cache=None: self._forward(tokens, labels, cache, encoder, decoder)
+
+    def _forward(
+        self,
+        tokens: torch.Tensor,
+        labels: torch.Tensor,
+        cache: ENATCache | None,
+        encoder: Sequence[Callable[..., torch.Tensor]],
+        decoder: Sequence[Callable[..., torch.Tensor]],
+    ) -> BackboneOutput:
         masked = tokens == self.mask_id  # (B, N)
         visible = ~masked
         if cache is not None:
@@ -246,7 +264,7 @@ class ENAT(Backbone):
         h = fresh.gather(x)  # (B, Ln, D)
         if fresh.length:
             keys = key_mask(old if old.length else None, fresh)
-            for block in self.encoder:
+            for block in encoder:
                 h = block(h, c, context, keys)
         feat = fresh.scatter(feat, h)
 
@@ -256,7 +274,7 @@ class ENAT(Backbone):
             context = seen.gather(feat) if seen.length else None  # (B, Lv, D)
             keys = key_mask(seen if seen.length else None, todo)
             m = todo.gather(x)  # (B, Lm, D)
-            for block in self.decoder:
+            for block in decoder:
                 m = block(m, c, context, keys)
             feat = todo.scatter(feat, m)
 

@@ -1,8 +1,13 @@
 """The decoding loop: T steps of guide, sample, score, re-mask (REFERENCE §1).
 
-Every command (sample, compare, fid, train-policy) generates through ``decode``. Randomness is drawn
-from one generator per sample, seeded from the sample's global index, so a sample's tokens do not
-depend on the batch it was generated in.
+Every command (sample, compare, fid, train-policy) generates through ``decode``. Randomness is
+counter-based (``engine.randomness``): every value is a hash of (sample seed, step, stream, position),
+drawn for the whole batch at once, so a sample's tokens do not depend on the batch it was generated
+in. Tokens are drawn by inverting each position's CDF at one uniform; re-masking adds Gumbel noise.
+
+The backbone runs in ``precision`` (an autocast region, ``engine.precision``) and, with ``compile``,
+through ``torch.compile``; everything after it — guidance, softmax, sampling, confidences and the
+scheduler's decisions — runs in float32.
 
 Backbones with ``supports_cache`` (ENAT) reuse the previous step's work through the cache of their
 output. Cond and uncond passes then run as two forwards, each with its own cache, as the public ENAT
@@ -21,6 +26,8 @@ import torch
 from ..architectures.base import Backbone
 from ..schedulers.base import Scheduler
 from ..schedulers.state import GenerationState, StepPlan
+from . import randomness
+from .precision import autocast, compiled, resolve_precision
 
 # Token counts are floor(N * mask_ratio); a ratio meant to be exactly n/N may land a hair below n
 # after float arithmetic, so the floor gets this much slack (far below 1/N for any real grid).
@@ -45,10 +52,6 @@ def sample_seed(base_seed: int, index: int) -> int:
     return int(np.random.SeedSequence([base_seed, index]).generate_state(1, dtype=np.uint64)[0] >> 1)
 
 
-def make_generators(seeds: Sequence[int], device: torch.device) -> list[torch.Generator]:
-    return [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
-
-
 def masked_count(plan: StepPlan, num_tokens: int, masked_before: torch.Tensor, last: bool) -> torch.Tensor:
     """How many tokens stay masked after this step, per sample: floor(N·m), at least one revealed."""
     if last:
@@ -66,13 +69,18 @@ def decode(
     seeds: Sequence[int],
     trace: bool = False,
     on_step: Callable[[int], None] | None = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> DecodeResult:
-    """Generate token grids for ``labels`` (B,) in ``steps`` steps; one seed per sample."""
+    """Generate token grids for ``labels`` (B,) in ``steps`` steps; one seed per sample.
+    ``precision`` (auto, fp32, bf16, fp16) is the backbone's; ``compile`` runs it through torch.compile."""
     device = labels.device
     batch, num_tokens = labels.shape[0], backbone.num_tokens
     if len(seeds) != batch:
         raise ValueError(f"need one seed per sample: got {len(seeds)} seeds for {batch} labels")
-    generators = make_generators(seeds, device)
+    precision = resolve_precision(precision, device)
+    network = _Network(backbone, compiled(backbone) if compile else backbone, precision, device)
+    seed_values = randomness.seed_tensor(seeds, device)
     tokens = torch.full((batch, num_tokens), backbone.mask_id, dtype=torch.long, device=device)
     scheduler.reset(batch, steps)
     plans: list[StepPlan] = []
@@ -85,14 +93,14 @@ def decode(
         state = GenerationState(step, steps, tokens, mask, labels, backbone.grid, list(seeds))
         if scheduler.uses_features:
             # The plan depends on this forward's features, so guidance is unknown beforehand.
-            cond, uncond = _forward(backbone, tokens, labels, with_uncond=True, caches=caches)
-            state.features, state.logits = cond.features, cond.logits
+            cond, uncond = _forward(network, tokens, labels, with_uncond=True, caches=caches)
+            state.features, state.logits = cond.features.float(), cond.logits.float()
             plan = scheduler.plan(state)
             with_uncond = True
         else:
             plan = scheduler.plan(state)
             with_uncond = bool((plan.guidance != 0).any())
-            cond, uncond = _forward(backbone, tokens, labels, with_uncond, caches)
+            cond, uncond = _forward(network, tokens, labels, with_uncond, caches)
         nfe += 2 if with_uncond else 1
         uncond_steps.append(with_uncond)
         if trace:
@@ -101,7 +109,8 @@ def decode(
         if uncond is not None:
             w = plan.guidance.to(device=device, dtype=logits.dtype)[:, None, None]
             logits = logits + w * (logits - uncond.logits.float())
-        tokens = _step(tokens, mask, logits, plan, generators, last=step == steps - 1, mask_id=backbone.mask_id)
+        tokens = _step(tokens, mask, logits, plan, seed_values, step, last=step == steps - 1,
+                       mask_id=backbone.mask_id)
         plans.append(plan)
         if on_step is not None:
             on_step(step)
@@ -116,6 +125,20 @@ def decode(
 
 
 @dataclass
+class _Network:
+    """The backbone (for its attributes) and how to call it: compiled or not, in which precision."""
+
+    backbone: Backbone
+    forward: Callable
+    precision: str
+    device: torch.device
+
+    def __call__(self, tokens: torch.Tensor, labels: torch.Tensor, **kwargs):
+        with autocast(self.precision, self.device):
+            return self.forward(tokens, labels, **kwargs)
+
+
+@dataclass
 class _Caches:
     """The backbone caches of the two guidance branches, carried from step to step."""
 
@@ -124,7 +147,7 @@ class _Caches:
 
 
 def _forward(
-    backbone: Backbone,
+    network: _Network,
     tokens: torch.Tensor,
     labels: torch.Tensor,
     with_uncond: bool,
@@ -133,26 +156,26 @@ def _forward(
     """Conditional (and unconditional) logits in one batched forward; with ``caches`` (a backbone
     that reuses its previous step) one forward per branch, each reading and renewing its cache."""
     if caches is not None:
-        return _forward_cached(backbone, tokens, labels, with_uncond, caches)
+        return _forward_cached(network, tokens, labels, with_uncond, caches)
     if not with_uncond:
-        return backbone(tokens, labels), None
+        return network(tokens, labels), None
     batch = tokens.shape[0]
-    null = torch.full_like(labels, backbone.null_class)
-    both = backbone(torch.cat([tokens, tokens]), torch.cat([labels, null]))
+    null = torch.full_like(labels, network.backbone.null_class)
+    both = network(torch.cat([tokens, tokens]), torch.cat([labels, null]))
     cond = type(both)(both.logits[:batch], both.features[:batch])
     uncond = type(both)(both.logits[batch:], both.features[batch:])
     return cond, uncond
 
 
 def _forward_cached(
-    backbone: Backbone, tokens: torch.Tensor, labels: torch.Tensor, with_uncond: bool, caches: _Caches
+    network: _Network, tokens: torch.Tensor, labels: torch.Tensor, with_uncond: bool, caches: _Caches
 ):
-    cond = backbone(tokens, labels, cache=caches.cond)
+    cond = network(tokens, labels, cache=caches.cond)
     caches.cond = cond.cache
     uncond = None
     if with_uncond:
-        null = torch.full_like(labels, backbone.null_class)
-        uncond = backbone(tokens, null, cache=caches.uncond)
+        null = torch.full_like(labels, network.backbone.null_class)
+        uncond = network(tokens, null, cache=caches.uncond)
     caches.uncond = uncond.cache if uncond is not None else None  # a skipped pass ends the uncond chain
     return cond, uncond
 
@@ -162,7 +185,8 @@ def _step(
     mask: torch.Tensor,
     logits: torch.Tensor,
     plan: StepPlan,
-    generators: list[torch.Generator],
+    seeds: torch.Tensor,
+    step: int,
     last: bool,
     mask_id: int,
 ) -> torch.Tensor:
@@ -171,9 +195,7 @@ def _step(
     device = logits.device
     sample_temp = plan.sample_temp.to(device=device, dtype=logits.dtype).clamp_min(1e-6)[:, None, None]
     probs = torch.softmax(logits / sample_temp, dim=-1)  # (B, N, V)
-    drawn = torch.stack([
-        torch.multinomial(probs[b], 1, generator=generators[b]).squeeze(-1) for b in range(batch)
-    ])  # (B, N)
+    drawn = randomness.categorical(probs, randomness.uniform(seeds, step, randomness.TOKENS, num_tokens))
     sampled = torch.where(mask, drawn, tokens)
     keep = masked_count(plan, num_tokens, mask.sum(dim=1), last)  # (B,) tokens to leave masked
     if last:
@@ -187,10 +209,7 @@ def _step(
     else:
         log_probs = torch.log_softmax(logits, dim=-1)
         confidence = torch.gather(log_probs, -1, sampled[..., None]).squeeze(-1)  # (B, N)
-        uniform = torch.stack([
-            torch.rand(num_tokens, generator=generators[b], device=device) for b in range(batch)
-        ]).clamp_(1e-20, 1.0 - 1e-7)
-        gumbel = -torch.log(-torch.log(uniform))
+        gumbel = randomness.gumbel(seeds, step, randomness.REMASK, num_tokens)
         remask_temp = plan.remask_temp.to(device=device, dtype=logits.dtype)[:, None]
         confidence = confidence + remask_temp * gumbel
     confidence = confidence.masked_fill(~mask, float("inf"))

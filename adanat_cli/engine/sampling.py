@@ -19,6 +19,7 @@ from ..models.resolve import class_hint
 from ..schedulers.base import Scheduler
 from .flops import generation_flops
 from .loop import decode, sample_seed
+from .precision import autocast, compiled, resolve_precision
 
 
 @dataclass
@@ -30,8 +31,10 @@ class Samples:
     seeds: list[int]  # per-sample seeds derived from (base seed, index)
     trace: dict[str, torch.Tensor] | None  # name -> (M, T)
     nfe: int  # backbone forward passes per sample (uncond included), summed over steps
-    seconds: float
+    seconds: float  # generation time, compilation excluded
     flops: torch.Tensor | None = None  # (M,) FLOPs of each image's generation, when counted
+    compile_seconds: float = 0.0  # time spent in calls that built a compiled graph
+    precision: str = "fp32"  # the precision the backbone and tokenizer ran in (``auto`` resolved)
 
 
 MAX_SEED = 2**63 - 1
@@ -70,13 +73,21 @@ def generate_images(
     device: torch.device | str = "cpu",
     on_step: Callable[[], None] | None = None,
     count_flops: bool = False,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> Samples:
     """Generate one image per entry of ``labels``; ``indices`` are their global sample indices
     (default 0..M-1), which fix each sample's seed. ``count_flops`` adds each image's analytic FLOPs
-    (``engine.flops``; backbones that count their own, ``Backbone.forward_flops``)."""
+    (``engine.flops``; backbones that count their own, ``Backbone.forward_flops``).
+
+    ``precision`` (auto, fp32, bf16, fp16) is the backbone's and the tokenizer's; ``compile`` runs the
+    backbone through torch.compile, whose one-time cost is reported in ``compile_seconds`` and left
+    out of ``seconds``."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     device = torch.device(device)
+    precision = resolve_precision(precision, device)
+    compiled_before = compiled(bundle.backbone).seconds if compile else 0.0
     labels = [int(c) for c in labels]
     indices = list(range(len(labels))) if indices is None else [int(i) for i in indices]
     seeds = [sample_seed(seed, i) for i in indices]
@@ -93,18 +104,21 @@ def generate_images(
             seeds[lo:hi],
             trace=trace or count_flops,
             on_step=(lambda _step: on_step()) if on_step else None,
+            precision=precision,
+            compile=compile,
         )
         if count_flops:
             flops.append((result.masks, result.uncond_steps))
         h, w = bundle.backbone.grid
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(precision, device):
             pixels = bundle.tokenizer.decode(result.tokens.view(-1, h, w))
         images.append(pixels.float().cpu())
         tokens.append(result.tokens.cpu())
         if trace:
             traces.append(result.trace)
         nfe = result.nfe
-    seconds = time.perf_counter() - start
+    compile_seconds = compiled(bundle.backbone).seconds - compiled_before if compile else 0.0
+    seconds = time.perf_counter() - start - compile_seconds
     if count_flops:  # counted after the clock stops, so it does not inflate the timing
         flops = [generation_flops(bundle.backbone, list(m.unbind(1)), u)["total"] for m, u in flops]
     merged = {k: torch.cat([t[k] for t in traces]) for k in traces[0]} if traces else None
@@ -118,4 +132,6 @@ def generate_images(
         nfe=nfe,
         seconds=seconds,
         flops=torch.cat(flops) if flops else None,
+        compile_seconds=compile_seconds,
+        precision=precision,
     )

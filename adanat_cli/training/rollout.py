@@ -1,8 +1,8 @@
 """Trajectories for PPO: the decoding loop with actions *sampled* around the actor's mean.
 
 ``ExploringPolicy`` is a scheduler used only by the trainer: at every step it draws
-a = mean + std·ε with one generator per sample (seeded from the sample's seed, so trajectories do not
-depend on batch size or process count), and records what PPO needs: the features the actor saw,
+a = mean + std·ε with ε from the engine's counter-based stream for exploration (a hash of the
+sample's seed and the step, so trajectories do not depend on batch size or process count), and records what PPO needs: the features the actor saw,
 the step, and the action.
 """
 
@@ -13,12 +13,10 @@ from typing import ClassVar
 import torch
 from torch import nn
 
+from ..engine import randomness
 from ..schedulers.adanat_actions import actions_to_plan
 from ..schedulers.base import Scheduler
 from ..schedulers.state import GenerationState, StepPlan
-
-_NOISE_SALT = 0x5EED_AC7  # keeps exploration noise apart from the engine's own per-sample streams
-
 
 class ExploringPolicy(Scheduler):
     name: ClassVar[str] = "adanat-exploring"
@@ -28,18 +26,18 @@ class ExploringPolicy(Scheduler):
         self.actor, self.std, self.residual, self.record = actor, std, residual, record
         self.features: list[torch.Tensor] = []
         self.actions: list[torch.Tensor] = []
-        self._generators: list[torch.Generator] = []
+        self._seeds: torch.Tensor | None = None
 
     def reset(self, batch: int, steps: int) -> None:
-        self.features, self.actions, self._generators = [], [], []
+        self.features, self.actions, self._seeds = [], [], None
 
     def plan(self, state: GenerationState) -> StepPlan:
         features = state.features.float()
-        if state.step == 0:
-            self._generators = [torch.Generator().manual_seed(s ^ _NOISE_SALT) for s in state.sample_seeds]
+        if self._seeds is None:
+            self._seeds = randomness.seed_tensor(state.sample_seeds, features.device)
         step = torch.full((state.batch,), state.step, dtype=torch.long, device=features.device)
         mean = self.actor(features, step)  # (B, 4)
-        noise = torch.stack([torch.randn(mean.shape[1], generator=g) for g in self._generators]).to(mean.device)
+        noise = randomness.normal(self._seeds, state.step, randomness.EXPLORE, mean.shape[1]).to(mean.dtype)
         actions = mean + self.std * noise
         if self.record:
             self.features.append(features.clone())

@@ -1,0 +1,83 @@
+"""Numeric precision and compilation of the backbone and tokenizer forwards.
+
+``precision`` is one of ``PRECISIONS``; ``auto`` means bf16 on a CUDA device that supports it and
+fp32 elsewhere (a CPU's bf16 speed-up depends on its instruction set, so it is asked for, not
+assumed). Low precision is an autocast region around the network forwards only: softmax, sampling,
+confidences, guidance and every policy decision run on float32 copies of the outputs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import weakref
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def resolve_precision(precision: str, device: torch.device | str) -> str:
+    """``precision`` with ``auto`` made concrete for ``device``; UsageError for an unknown name."""
+    if precision not in PRECISIONS:
+        raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
+    device = torch.device(device)
+    if precision != "auto":
+        return precision
+    if device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return "bf16"
+    return "fp32"
+
+
+@contextlib.contextmanager
+def autocast(precision: str, device: torch.device | str) -> Iterator[None]:
+    """Run the enclosed network forwards in ``precision`` (resolved; fp32 is a no-op)."""
+    precision = resolve_precision(precision, device)
+    if precision == "fp32":
+        yield
+        return
+    with torch.autocast(device_type=torch.device(device).type, dtype=_DTYPES[precision]):
+        yield
+
+
+class CompiledForward:
+    """A module's forward compiled with ``torch.compile`` (graphs built on first use and whenever a
+    shape changes; a dimension that changed once is compiled as dynamic from then on, so a partial
+    last batch costs one recompile, never one per batch size). ``seconds`` adds up the calls that
+    compiled a graph, so that callers can report the one-time cost apart from the speed."""
+
+    def __init__(self, module: nn.Module) -> None:
+        self.module = module
+        make = getattr(module, "compile_forward", None)  # a backbone may choose what to compile
+        self.forward = make() if make is not None else torch.compile(module)
+        self.seconds = 0.0
+
+    def __call__(self, *args, **kwargs):
+        before = compiled_graphs()
+        start = time.perf_counter()
+        out = self.forward(*args, **kwargs)
+        if compiled_graphs() != before:
+            self.seconds += time.perf_counter() - start
+        return out
+
+
+def compiled_graphs() -> int:
+    """How many graphs ``torch.compile`` has built in this process."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+_COMPILED: weakref.WeakKeyDictionary[nn.Module, CompiledForward] = weakref.WeakKeyDictionary()
+
+
+def compiled(module: nn.Module) -> CompiledForward:
+    """``module``'s compiled forward, built once per module and reused by every later call."""
+    if module not in _COMPILED:
+        _COMPILED[module] = CompiledForward(module)
+    return _COMPILED[module]
