@@ -20,7 +20,7 @@ from ..models.classes import parse_classes
 from ..models.resolve import load_model
 from ..schedulers.build import build_scheduler
 from ..settings import default_model
-from .devices import pick_device
+from .devices import COMPILE_HELP, PRECISION_HELP, pick_device, pick_precision
 from .limits import require_memory
 from .progress import step_progress
 
@@ -66,6 +66,8 @@ def compare_command(
     out: Path = typer.Option(Path("compare"), "--out", "-o", help="Folder for report.md, report.json and PNGs."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP + " The metrics' networks always run in fp32."),
+    compile: bool = typer.Option(False, "--compile", help=COMPILE_HELP),
     as_json: bool = typer.Option(False, "--json", help="Print report.json to stdout instead of the table."),
 ) -> None:
     """Compare schedulers: FID, precision, recall, class accuracy, NFE and speed, plus pictures.
@@ -83,6 +85,7 @@ def compare_command(
     if shard.is_main:
         ensure_writable(out, overwrite)
     torch_device = pick_device(device)
+    precision = pick_precision(precision, torch_device)
     names = parse_list(schedulers, "--schedulers")
     step_list = parse_steps(steps)
     variants = split_scheduler_args(scheduler_arg, names)
@@ -118,14 +121,15 @@ def compare_command(
         for v in variants:
             for t in step_list:
                 result = evaluate_pair(bundle, built[v.label, t], t, labels, seed, batch_size, features, ref,
-                                       classifier, shard, torch_device, on_step=advance, other_spaces=other_spaces)
+                                       classifier, shard, torch_device, on_step=advance, other_spaces=other_spaces,
+                                       precision=precision, compile=compile)
                 result.label, result.swept = v.label, dict(v.swept)
                 results.append(result)
     if not shard.is_main:
         return
     meta = {"adanat_version": __version__, "model": bundle.name, "num": num, "seed": seed, "classes": wanted,
             "extractor": extractor_name, "other_extractors": list(other_spaces), "reference": ref.source, "processes": shard.num_processes,
-            "device": str(torch_device)}
+            "device": str(torch_device), "precision": precision, "compile": compile}
     write_report(out, meta, results, overwrite)
     if as_json:
         typer.echo((out / "report.json").read_text())

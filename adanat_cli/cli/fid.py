@@ -18,7 +18,7 @@ from ..metrics.fid import (
     load_stats,
     save_stats,
 )
-from .devices import pick_device
+from .devices import pick_device, pick_precision
 
 
 def fid_command(
@@ -29,6 +29,8 @@ def fid_command(
     batch_size: int = typer.Option(100, "--batch-size", "-b", help="Images per feature batch."),
     k: int = typer.Option(3, "--k", help="Neighbours of the precision/recall manifolds."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    precision: str = typer.Option("fp32", "--precision", help="Precision of the feature network: fp32 (default: "
+                                  "statistics stored in fp32 compare like with like), bf16, fp16 or auto."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing statistics of the same name."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:
@@ -52,19 +54,20 @@ def fid_command(
     if k < 1:
         raise UsageError(f"--k must be at least 1, got {k}")
     torch_device = pick_device(device)
+    precision = pick_precision(precision, torch_device)
     features = build_extractor(extractor, torch_device)
 
     if make_stats is not None:
-        computed = folder_features(folders[0], features, batch_size, torch_device)
+        computed = folder_features(folders[0], features, batch_size, torch_device, precision)
         path = save_stats(make_stats, extractor, computed, overwrite)
         typer.echo(str(path))
         typer.echo(f"stored statistics '{make_stats}' of {computed.count} images ({extractor})", err=True)
         return
 
-    a = folder_features(folders[0], features, batch_size, torch_device)
-    b = load_stats(stats, features) if stats is not None else folder_features(folders[1], features, batch_size, torch_device)
+    a = folder_features(folders[0], features, batch_size, torch_device, precision)
+    b = load_stats(stats, features) if stats is not None else folder_features(folders[1], features, batch_size, torch_device, precision)
     result = compare_sets(a, b, k=k)
-    report = {"extractor": extractor, "a": str(folders[0]), "b": stats or str(folders[1]), **asdict(result)}
+    report = {"extractor": extractor, "extractor_precision": precision, "a": str(folders[0]), "b": stats or str(folders[1]), **asdict(result)}
     if as_json:
         typer.echo(json.dumps(report, indent=2, allow_nan=False))
         return

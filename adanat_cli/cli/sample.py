@@ -16,7 +16,7 @@ from ..models.resolve import load_model
 from ..outputs import SampleWriter
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from ..settings import default_model
-from .devices import pick_device
+from .devices import COMPILE_HELP, PRECISION_HELP, pick_device, pick_precision
 from .limits import require_disk, require_memory
 from .progress import step_progress
 
@@ -34,6 +34,8 @@ def sample_command(
     out: Path = typer.Option(Path("samples"), "--out", "-o", help="Output folder (PNGs, grid.png, samples.json)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out if it exists."),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP),
+    compile: bool = typer.Option(False, "--compile", help=COMPILE_HELP),
     upscale: int = typer.Option(None, "--upscale", help="Nearest-neighbour upscale factor of the saved PNGs; default: enough for ≥128 px."),
     trace: bool = typer.Option(False, "--trace", help="Record every step's plan values per image in samples.json and plot them in trace.png."),
 ) -> None:
@@ -48,6 +50,7 @@ def sample_command(
         raise UsageError("--scheduler is empty: give a scheduler name (see `adanat plugins`)")
     ensure_writable(out, overwrite)
     torch_device = pick_device(device)
+    precision = pick_precision(precision, torch_device)
     bundle = load_model(model or default_model(), device=torch_device)
     recommended = {"scheduler": "cosine", "steps": 8, **bundle.recommended}
     steps = steps if steps is not None else int(recommended["steps"])
@@ -69,9 +72,11 @@ def sample_command(
     factor = upscale if upscale is not None else max(1, -(-128 // image_side))
     several = len(labels_wanted) > 1
     shared = {"adanat_version": __version__, "model": bundle.name, "scheduler": policy.to_dict(), "steps": steps,
-              "seed": seed}
+              "seed": seed, "precision": precision, "compile": compile}
 
-    seconds, nfe, traces = 0.0, 0, []
+    seconds, compile_seconds, nfe, traces = 0.0, 0.0, 0, []
+    if compile:
+        typer.echo("compiling the backbone on first use (a one-time cost)", err=True)
     batches = -(-count // batch_size)
     with SampleWriter(out, count, shared, overwrite, factor, columns=num if several else None,
                       row_labels=[bundle.classes[c] for c in labels_wanted] if several else None) as writer, \
@@ -80,7 +85,8 @@ def sample_command(
             hi = min(lo + batch_size, count)
             labels = [labels_wanted[i // num] for i in range(lo, hi)]  # made per batch, never all at once
             samples = generate_images(bundle, policy, labels, steps, seed=seed, batch_size=batch_size,
-                                      indices=range(lo, hi), trace=trace, device=torch_device, on_step=advance)
+                                      indices=range(lo, hi), trace=trace, device=torch_device, on_step=advance,
+                                      precision=precision, compile=compile)
             records = []
             for i, (index, label, sample_seed) in enumerate(zip(samples.indices, samples.labels, samples.seeds)):
                 record = {"index": index, "class": label, "class_name": bundle.classes[label], "seed": sample_seed}
@@ -91,14 +97,18 @@ def sample_command(
             if samples.trace is not None:
                 traces.append(samples.trace)
             seconds, nfe = seconds + samples.seconds, samples.nfe
+            compile_seconds += samples.compile_seconds
             if lo == 0 and hi < count:
                 require_disk(writer.staging, hi, count)
         manifest = {**shared, "nfe_per_image": nfe, "seconds": round(seconds, 4), "device": str(torch_device),
                     "upscale": factor}
+        if compile:
+            manifest["compile_seconds"] = round(compile_seconds, 4)
         trace_arrays = {k: torch.cat([t[k] for t in traces]).numpy() for k in traces[0]} if traces else None
         writer.finish(manifest, trace_arrays)
     typer.echo(str(out))
-    typer.echo(f"wrote {count} images to {out} ({seconds:.1f}s)", err=True)
+    compiling = f", plus {compile_seconds:.1f}s compiling" if compile else ""
+    typer.echo(f"wrote {count} images to {out} ({seconds:.1f}s{compiling})", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -22,7 +22,7 @@ from ..schedulers.autonat_search import (
 )
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from ..settings import default_model
-from .devices import pick_device
+from .devices import COMPILE_HELP, PRECISION_HELP, pick_device, pick_precision
 from .progress import step_progress
 
 
@@ -43,6 +43,8 @@ def search_schedule_command(
     seed: int = typer.Option(1000, "--seed", help="Seed of the search's images (keep it apart from evaluation seeds)."),
     batch_size: int = typer.Option(250, "--batch-size", "-b"),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    precision: str = typer.Option("auto", "--precision", help=PRECISION_HELP + " FID's network always runs in fp32."),
+    compile: bool = typer.Option(False, "--compile", help=COMPILE_HELP),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT.state.json."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start afresh even if OUT or its state exists."),
 ) -> None:
@@ -63,6 +65,7 @@ def search_schedule_command(
     if not (lr > 0 and lr_mask > 0 and math.isfinite(lr) and math.isfinite(lr_mask)):
         raise UsageError(f"--lr and --lr-mask must be positive finite numbers, got {lr} and {lr_mask}")
     torch_device = pick_device(device)
+    precision = pick_precision(precision, torch_device)
     bundle = load_model(model or default_model(), device=torch_device)
     classes = list(range(bundle.backbone.num_classes))
     check_request(bundle, classes, steps, num, batch_size, seed)
@@ -75,7 +78,8 @@ def search_schedule_command(
     shard = Shard(cpu=device == "cpu")
 
     def fid_of(scheduler) -> float:
-        return evaluate_pair(bundle, scheduler, steps, labels, seed, batch_size, features, ref, None, shard, torch_device).fid
+        return evaluate_pair(bundle, scheduler, steps, labels, seed, batch_size, features, ref, None, shard, torch_device,
+                             precision=precision, compile=compile).fid
 
     search = ScheduleSearch.start(SearchSettings(steps=steps, updates=updates, lr=lr, lr_mask=lr_mask), theta0,
                                   {"scheduler": start, "args": start_arg, "model": bundle.name, "num": num, "seed": seed},

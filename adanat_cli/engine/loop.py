@@ -27,7 +27,7 @@ from ..architectures.base import Backbone
 from ..schedulers.base import Scheduler
 from ..schedulers.state import GenerationState, StepPlan
 from . import randomness
-from .precision import autocast, compiled, resolve_precision
+from .precision import autocast, compiled, full_precision, resolve_precision
 
 # Token counts are floor(N * mask_ratio); a ratio meant to be exactly n/N may land a hair below n
 # after float arithmetic, so the floor gets this much slack (far below 1/N for any real grid).
@@ -79,7 +79,7 @@ def decode(
     if len(seeds) != batch:
         raise ValueError(f"need one seed per sample: got {len(seeds)} seeds for {batch} labels")
     precision = resolve_precision(precision, device)
-    network = _Network(backbone, compiled(backbone) if compile else backbone, precision, device)
+    network = _Network(backbone, compiled(backbone) if compile else backbone)
     seed_values = randomness.seed_tensor(seeds, device)
     tokens = torch.full((batch, num_tokens), backbone.mask_id, dtype=torch.long, device=device)
     scheduler.reset(batch, steps)
@@ -88,32 +88,38 @@ def decode(
     uncond_steps: list[bool] = []
     caches = _Caches() if getattr(backbone, "supports_cache", False) else None
     nfe = 0
-    for step in range(steps):
-        mask = tokens == backbone.mask_id
-        state = GenerationState(step, steps, tokens, mask, labels, backbone.grid, list(seeds))
-        if scheduler.uses_features:
-            # The plan depends on this forward's features, so guidance is unknown beforehand.
-            cond, uncond = _forward(network, tokens, labels, with_uncond=True, caches=caches)
-            state.features, state.logits = cond.features.float(), cond.logits.float()
-            plan = scheduler.plan(state)
-            with_uncond = True
-        else:
-            plan = scheduler.plan(state)
-            with_uncond = bool((plan.guidance != 0).any())
-            cond, uncond = _forward(network, tokens, labels, with_uncond, caches)
-        nfe += 2 if with_uncond else 1
-        uncond_steps.append(with_uncond)
-        if trace:
-            masks.append(mask.cpu())
-        logits = cond.logits.float()
-        if uncond is not None:
-            w = plan.guidance.to(device=device, dtype=logits.dtype)[:, None, None]
-            logits = logits + w * (logits - uncond.logits.float())
-        tokens = _step(tokens, mask, logits, plan, seed_values, step, last=step == steps - 1,
-                       mask_id=backbone.mask_id)
-        plans.append(plan)
-        if on_step is not None:
-            on_step(step)
+    # One autocast region for all steps, so the weights are cast to the low precision once per
+    # generation, not once per forward; everything but the network is fenced back to fp32.
+    with autocast(precision, device):
+        for step in range(steps):
+            mask = tokens == backbone.mask_id
+            state = GenerationState(step, steps, tokens, mask, labels, backbone.grid, list(seeds))
+            if scheduler.uses_features:
+                # The plan depends on this forward's features, so guidance is unknown beforehand.
+                cond, uncond = _forward(network, tokens, labels, with_uncond=True, caches=caches)
+                state.features, state.logits = cond.features.float(), cond.logits.float()
+                with full_precision(device):
+                    plan = scheduler.plan(state)
+                with_uncond = True
+            else:
+                with full_precision(device):
+                    plan = scheduler.plan(state)
+                with_uncond = bool((plan.guidance != 0).any())
+                cond, uncond = _forward(network, tokens, labels, with_uncond, caches)
+            nfe += 2 if with_uncond else 1
+            uncond_steps.append(with_uncond)
+            if trace:
+                masks.append(mask.cpu())
+            with full_precision(device):
+                logits = cond.logits.float()
+                if uncond is not None:
+                    w = plan.guidance.to(device=device, dtype=logits.dtype)[:, None, None]
+                    logits = logits + w * (logits - uncond.logits.float())
+                tokens = _step(tokens, mask, logits, plan, seed_values, step, last=step == steps - 1,
+                               mask_id=backbone.mask_id)
+            plans.append(plan)
+            if on_step is not None:
+                on_step(step)
     traced = None
     if trace:
         traced = {
@@ -126,16 +132,13 @@ def decode(
 
 @dataclass
 class _Network:
-    """The backbone (for its attributes) and how to call it: compiled or not, in which precision."""
+    """The backbone (for its attributes) and how to call it: compiled or eager."""
 
     backbone: Backbone
     forward: Callable
-    precision: str
-    device: torch.device
 
     def __call__(self, tokens: torch.Tensor, labels: torch.Tensor, **kwargs):
-        with autocast(self.precision, self.device):
-            return self.forward(tokens, labels, **kwargs)
+        return self.forward(tokens, labels, **kwargs)
 
 
 @dataclass

@@ -89,9 +89,13 @@ def evaluate_pair(
     preview: int = 8,
     on_step: Callable[[], None] | None = None,
     other_spaces: dict[str, tuple[FeatureExtractor, FeatureSet]] | None = None,
+    precision: str = "fp32",
+    compile: bool = False,
 ) -> PairResult:
     """Generate ``labels`` with ``scheduler`` and measure them against ``reference`` in ``extractor``'s
-    space (and in each of ``other_spaces``, name -> (extractor, reference))."""
+    space (and in each of ``other_spaces``, name -> (extractor, reference)). ``precision`` and
+    ``compile`` apply to generation only: the measurement stays in float32, so that a faster setting
+    is judged by the same yardstick."""
     other_spaces = other_spaces or {}
     count = len(labels)
     batches = [(lo, min(lo + batch_size, count)) for lo in range(0, count, batch_size)]
@@ -100,7 +104,8 @@ def evaluate_pair(
         lo, hi = batches[b]
         samples = generate_images(bundle, scheduler, labels[lo:hi], steps, seed=seed, batch_size=hi - lo,
                                   indices=range(lo, hi), trace=scheduler.uses_features, device=device,
-                                  on_step=on_step, count_flops=supports_flops(bundle.backbone))
+                                  on_step=on_step, count_flops=supports_flops(bundle.backbone),
+                                  precision=precision, compile=compile)
         pixels = to_uint8(samples.images)
         features = extract_features(pixels, extractor, batch_size=hi - lo, device=device)
         predicted = None

@@ -80,7 +80,8 @@ def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], ove
         lines = [
             f"# Scheduler comparison on `{meta['model']}`\n",
             f"{meta['num']} images per row (classes cycled, seed {meta['seed']}), features `{meta['extractor']}`, "
-            f"reference `{meta['reference']}`, {meta['processes']} process(es), device {meta['device']}.\n",
+            f"reference `{meta['reference']}`, {meta['processes']} process(es), device {meta['device']}"
+            f", precision {meta.get('precision', 'fp32')}{' (compiled)' if meta.get('compile') else ''}.\n",
             markdown_table(results),
             "![samples](grid.png)\n",
             "![FID vs steps](fid_vs_steps.png)\n",

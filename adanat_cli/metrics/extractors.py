@@ -17,6 +17,7 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from ..engine.precision import autocast
 from ..errors import NotFoundError, UsageError
 from ..models.resolve import resolve_model
 from .digit_classifier import load_classifier, load_fid_stats
@@ -137,13 +138,16 @@ def extract_features(
     extractor: FeatureExtractor,
     batch_size: int = 100,
     device: torch.device | str = "cpu",
+    precision: str = "fp32",
 ) -> np.ndarray:
     """uint8 images (N, H, W, 3) -> float64 features (N, D); batches are consecutive runs of
-    ``batch_size`` images, so the same images give bit-identical features."""
+    ``batch_size`` images, so the same images give bit-identical features. ``precision`` is the
+    network's (``engine.precision``); the features are returned in float64 whatever it is."""
     extractor.to(device)
     out = []
     for lo in range(0, len(images), batch_size):
         prepared = np.stack([extractor.prepare(np.asarray(im)) for im in images[lo : lo + batch_size]])
         batch = torch.from_numpy(prepared).permute(0, 3, 1, 2).to(device)  # (B, 3, h, w)
-        out.append(extractor(batch).double().cpu().numpy())
+        with autocast(precision, device):
+            out.append(extractor(batch).double().cpu().numpy())
     return np.concatenate(out)

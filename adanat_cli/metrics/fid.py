@@ -31,9 +31,9 @@ def build_extractor(name: str, device: torch.device | str = "cpu") -> FeatureExt
 
 
 def folder_features(folder: str | Path, extractor: FeatureExtractor, batch_size: int = 100,
-                    device: torch.device | str = "cpu") -> FeatureSet:
+                    device: torch.device | str = "cpu", precision: str = "fp32") -> FeatureSet:
     images = read_image_folder(folder)
-    return FeatureSet.from_features(str(folder), extract_features(images, extractor, batch_size, device))
+    return FeatureSet.from_features(str(folder), extract_features(images, extractor, batch_size, device, precision))
 
 
 def stats_path(name: str, extractor: str) -> Path:
