@@ -46,7 +46,8 @@ def test_no_options_trains_the_default_model_into_a_fresh_run_folder(cli, tmp_pa
     settings = json.loads((run / "settings.json").read_text())
     recipe = recipe_for(load_model("tiny-mnist").config, 8)
     overridden = {"updates": 1, "trajectories": 4, "batch_size": 4, "eval_every": 0}
-    assert settings == {**recipe, **overridden}
+    # the recipe predates --precision/--compile: the paper's defaults apply, auto made concrete (fp32 on a CPU)
+    assert settings == {**recipe, **overridden, "precision": "fp32", "compile": False}
     assert "defaults: the model's recipe" in first.err
     assert "adanat sample -m tiny-mnist --scheduler adanat --steps 8 --scheduler-arg policy=runs/tiny-mnist-T8-1/" in first.err
     assert "adanat compare -m tiny-mnist --schedulers cosine,adanat --steps 8 -a adanat:policy=" in first.err

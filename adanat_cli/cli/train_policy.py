@@ -6,10 +6,12 @@ import math
 import shlex
 from pathlib import Path
 
+import torch
 import typer
 
 from ..data.training_images import load_real_images
-from ..engine.distributed import Shard
+from ..engine.distributed import Shard, launch_defaults, mixed_precision
+from ..engine.precision import PRECISIONS, resolve_precision
 from ..errors import UsageError, note_batch_size
 from ..models.resolve import load_model
 from ..registry import registry
@@ -64,6 +66,8 @@ def train_policy_command(
     checkpoint_every: int = typer.Option(None, "--checkpoint-every", help=f"Write checkpoint.pt every N updates ({RECIPE} 5).", show_default=False),
     seed: int = typer.Option(None, "--seed", help=f"Seed of the whole run ({RECIPE} 0).", show_default=False),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    precision: str = typer.Option(None, "--precision", help="auto (bf16 on a CUDA GPU that supports it, else fp32), fp32, bf16 or fp16 (CUDA only): the backbone's in rollouts and evaluations, and the mixed precision of the PPO update and the discriminator. Default: a resumed run's, else auto; recorded in settings.json.", show_default=False),
+    compile: bool = typer.Option(None, "--compile/--no-compile", help="Compile the backbone with torch.compile for rollouts and evaluations (a one-time cost, logged as compile_seconds). Default: a resumed run's, else off.", show_default=False),
     resume: bool = typer.Option(False, "--resume", help="Continue a run from its checkpoint, with the settings it was started with."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run in --out and start afresh."),
 ) -> None:
@@ -73,7 +77,8 @@ def train_policy_command(
     final images (default: a discriminator trained alongside). With no options it trains a policy for
     the default model with the settings that trained the model's shipped policy (its recipe; the
     paper's settings for a model without one). Any option overrides. Runs on CPU, one GPU, or
-    several processes. The result, OUT/best.safetensors (best evaluation FID), is used with
+    several processes (`torchrun` or `accelerate launch`), and faster with `--precision bf16
+    --compile` (docs/policy.md). The result, OUT/best.safetensors (best evaluation FID), is used with
     `adanat sample --scheduler adanat --scheduler-arg policy=OUT/best.safetensors`.
 
     Examples:
@@ -94,6 +99,14 @@ def train_policy_command(
         raise UsageError(f"--std-decay must be a finite number ≥ 0, got {std_decay}")
     if seed is not None and seed < 0:
         raise UsageError(f"--seed must be ≥ 0, got {seed}")
+    if not resume:  # a fresh run launched with `accelerate launch --mixed_precision bf16` is a bf16 run
+        launched = launch_defaults()
+        precision = launched["precision"] if precision is None else precision
+        compile = launched["compile"] if compile is None else compile
+    if precision is not None:
+        precision = precision.strip().lower()
+        if precision not in PRECISIONS:
+            raise UsageError(f"--precision must be one of {', '.join(PRECISIONS)}, got '{precision}'")
     milestones = None
     if std_milestones is not None:
         try:
@@ -104,6 +117,8 @@ def train_policy_command(
         registry.get("rewards", reward)  # unknown reward: fail before loading anything
     shard = Shard(cpu=device == "cpu")
     torch_device = pick_device(device)
+    if torch_device.type == "cuda" and torch_device.index is None and shard.num_processes > 1:
+        torch_device = torch.device("cuda", shard.local_index)  # one GPU per process, as DDP expects
     bundle = load_model(model or default_model(), device=torch_device)
     resumed = saved_settings(out) if resume and out is not None else None
     if steps is None and resumed:
@@ -126,8 +141,10 @@ def train_policy_command(
         "eval_num": eval_num, "checkpoint_every": checkpoint_every,
         "reward_options": parse_scheduler_args(reward_arg) if reward_arg else None,
         "network": parse_network_args(network_arg) if network_arg else None,
+        "precision": precision, "compile": compile,
     }
     settings, source = resolve_settings(steps, recipe_for(bundle.config, steps), resumed, given)
+    mixed_precision(resolve_precision(settings.precision, torch_device), torch_device)  # fp16 on a CPU: refused now
     note_batch_size(settings.batch_size)
     registry.get("rewards", settings.reward)
     source_images = data or bundle.evaluation.get("real")
@@ -144,8 +161,9 @@ def train_policy_command(
     if resume:
         trainer.load_checkpoint()
     if shard.is_main:
+        how = trainer.settings.precision + (", compiled" if trainer.settings.compile else "")
         typer.echo(f"training a T={steps} policy for {bundle.name} into {out} ({settings.updates} updates × "
-                   f"{settings.trajectories} trajectories; defaults: {source})", err=True)
+                   f"{settings.trajectories} trajectories, {how}; defaults: {source})", err=True)
     with step_progress(f"training a T={steps} policy", total=settings.updates) as advance:
         for _ in range(trainer.update):
             advance()

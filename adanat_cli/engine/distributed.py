@@ -100,7 +100,18 @@ def make_accelerator(precision: str, device: torch.device) -> Accelerator:
     device = torch.device(device)
     AcceleratorState._reset_state(reset_partial_state=not (dist.is_available() and dist.is_initialized()))
     GradientState._reset_state()
-    return Accelerator(cpu=device.type == "cpu", mixed_precision=mixed, device_placement=False)
+    # dynamo_backend="no": what is compiled is the caller's choice (--compile), not accelerate's
+    return Accelerator(cpu=device.type == "cpu", mixed_precision=mixed, device_placement=False,
+                       dynamo_backend="no")
+
+
+def launch_defaults() -> dict[str, Any]:
+    """What ``accelerate launch --mixed_precision bf16|fp16`` / ``--dynamo_backend inductor`` (or its
+    config file) asked for, as defaults of ``--precision`` / ``--compile`` (None: nothing asked)."""
+    mixed = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").lower()
+    backend = os.environ.get("ACCELERATE_DYNAMO_BACKEND", "no").lower()
+    return {"precision": mixed if mixed in ("bf16", "fp16") else None,
+            "compile": True if backend == "inductor" else None}
 
 
 def mixed_precision(precision: str, device: torch.device | str) -> str:

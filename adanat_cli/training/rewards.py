@@ -2,8 +2,10 @@
 
 A reward model scores final images: ``__call__(images (B,3,H,W) in [0,1], labels (B,)) -> (B,)``.
 ``update(fake_images, fake_labels, step)`` lets an adversarial reward keep learning (others do
-nothing), and ``state_dict``/``load_state_dict`` put it in training checkpoints. ``wrap(wrapper)`` lets a
-multi-process run wrap the trainable networks for gradient averaging.
+nothing), and ``state_dict``/``load_state_dict`` put it in training checkpoints. ``prepare(accelerator)``
+hands the trainable networks and their optimizers to the trainer's ``accelerate.Accelerator``
+(gradient averaging over processes, mixed precision); the default calls the older ``wrap(wrapper)``
+with ``accelerator.prepare_model`` when there are several processes.
 
 - ``adversarial`` (AdaNAT's choice): reward = sigmoid(D(x, y)) from a discriminator trained alongside
   the policy with non-saturating BCE, Adam(lr 1e-4, betas (0.5, 0.999)).
@@ -15,6 +17,7 @@ multi-process run wrap the trainable networks for gradient averaging.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -55,8 +58,16 @@ class RewardModel:
     def update(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, step: int) -> dict[str, float]:
         return {}
 
+    def prepare(self, accelerator: Any) -> None:
+        """Hand the trainable networks (and optimizers) to the trainer's ``accelerate.Accelerator``; a
+        reward that keeps learning should train through what ``accelerator.prepare`` returns and call
+        ``accelerator.backward(loss)``. The default is for rewards that only implement ``wrap``."""
+        if accelerator.num_processes > 1:
+            self.wrap(accelerator.prepare_model)
+
     def wrap(self, wrapper) -> None:
-        """Let a multi-process trainer wrap the trainable networks (e.g. in DistributedDataParallel)."""
+        """Let a multi-process trainer wrap the trainable networks (e.g. in DistributedDataParallel);
+        superseded by ``prepare``, kept for reward plugins written against it."""
 
     def state_dict(self) -> dict[str, Any]:
         return {}
@@ -80,7 +91,14 @@ class AdversarialReward(RewardModel):
         self.discriminator.to(context.device)
         self.wrapped: nn.Module = self.discriminator
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=d_lr, betas=(0.5, 0.999))
+        self.backward: Callable[[torch.Tensor], None] = torch.Tensor.backward
         self.d_steps, self.d_batch = d_steps, d_batch
+
+    def prepare(self, accelerator: Any) -> None:
+        # ``discriminator`` stays the plain module (scoring, checkpoints); its forward runs in the
+        # accelerator's mixed precision from now on
+        self.wrapped, self.optimizer = accelerator.prepare(self.discriminator, self.optimizer)
+        self.backward = accelerator.backward
 
     def wrap(self, wrapper) -> None:
         self.wrapped = wrapper(self.discriminator)
@@ -106,7 +124,7 @@ class AdversarialReward(RewardModel):
             real_logits, fake_logits = logits[: len(real_x)], logits[len(real_x):]
             loss = discriminator_loss(real_logits, fake_logits)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            self.backward(loss)
             self.optimizer.step()
             accuracy += 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean()).item()
             loss_sum += loss.item()

@@ -18,6 +18,7 @@ from ..schedulers.adanat_actions import actions_to_plan
 from ..schedulers.base import Scheduler
 from ..schedulers.state import GenerationState, StepPlan
 
+
 class ExploringPolicy(Scheduler):
     name: ClassVar[str] = "adanat-exploring"
     uses_features: ClassVar[bool] = True
