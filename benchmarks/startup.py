@@ -14,25 +14,17 @@ import argparse
 import json
 import platform
 import shlex
-import shutil
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+from sample_speed import adanat_executable
+
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "startup.json"
 COMMANDS = [["--version"], ["--help"], ["sample", "--help"]]
 TARGET_VERSION_SECONDS = 0.5
-
-
-def adanat_executable() -> list[str]:
-    """The ``adanat`` script of this interpreter's environment, else ``python -m`` of the app."""
-    script = Path(sys.executable).with_name("adanat")
-    if script.is_file():
-        return [str(script)]
-    found = shutil.which("adanat")
-    return [found] if found else [sys.executable, "-m", "adanat_cli"]
 
 
 def time_once(command: list[str]) -> float:

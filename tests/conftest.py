@@ -11,7 +11,7 @@ from adanat_cli.cli.app import main
 from adanat_cli.models.bundle import save_bundle
 from adanat_cli.registry import registry
 
-from .fakes import ToyBackbone, ToyExtractor, ToyTokenizer, toy_model
+from .fakes import ToyBackbone, ToyExtractor, ToyTokenizer, class_folders, toy_model
 
 
 @pytest.fixture
@@ -81,3 +81,15 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
+
+
+@pytest.fixture
+def training_setup(tmp_path, toy_bundle, toy_extractor):
+    """train-policy arguments for the toy model with real images and a tiny network."""
+    real = class_folders(tmp_path / "real", 3, 6, 8)
+    config = json.loads((toy_bundle / "config.json").read_text())
+    config["evaluation"] = {"extractor": "toy", "real": str(real)}
+    (toy_bundle / "config.json").write_text(json.dumps(config))
+    return ["-m", str(toy_bundle), "-T", "3", "--trajectories", "8", "-b", "4", "--lr", "1e-3",
+           "--network-arg", "hidden=16", "--network-arg", "pointwise=4", "--network-arg", "fc1=16",
+           "--network-arg", "fc2=8", "--reward-arg", "d_batch=8", "--eval-num", "6"]

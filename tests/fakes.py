@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from adanat_cli.architectures.base import Backbone, BackboneOutput, Tokenizer
@@ -69,3 +71,13 @@ class ToyExtractor:
 
     def to(self, device):
         return self
+
+
+def class_folders(root, classes: int, per_class: int, size: int):
+    """``classes`` folders of ``per_class`` random ``size``² RGB images under ``root``."""
+    rng = np.random.default_rng(0)
+    for c in range(classes):
+        (root / f"c{c}").mkdir(parents=True)
+        for i in range(per_class):
+            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / f"c{c}" / f"{i}.png")
+    return root

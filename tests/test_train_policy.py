@@ -7,33 +7,12 @@ import os
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import load_file
 
 from .conftest import free_port
-
-
-def _class_folders(root, classes: int, per_class: int, size: int):
-    rng = np.random.default_rng(0)
-    for c in range(classes):
-        (root / f"c{c}").mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(root / f"c{c}" / f"{i}.png")
-    return root
-
-
-@pytest.fixture
-def training_setup(tmp_path, toy_bundle, toy_extractor):
-    real = _class_folders(tmp_path / "real", 3, 6, 8)
-    config = json.loads((toy_bundle / "config.json").read_text())
-    config["evaluation"] = {"extractor": "toy", "real": str(real)}
-    (toy_bundle / "config.json").write_text(json.dumps(config))
-    return ["-m", str(toy_bundle), "-T", "3", "--trajectories", "8", "-b", "4", "--lr", "1e-3",
-           "--network-arg", "hidden=16", "--network-arg", "pointwise=4", "--network-arg", "fc1=16",
-           "--network-arg", "fc2=8", "--reward-arg", "d_batch=8", "--eval-num", "6"]
+from .fakes import class_folders as _class_folders
 
 
 def _tensors(path):

@@ -17,23 +17,12 @@ from adanat_cli.errors import UsageError
 from adanat_cli.training import ppo
 
 from .conftest import free_port
-from .test_train_policy import _class_folders, _tensors
+from .fakes import class_folders as _class_folders
+from .test_train_policy import _tensors
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 QUICK = ["--eval-every", "0", "--checkpoint-every", "1", "--device", "cpu"]
-
-
-@pytest.fixture
-def training_setup(tmp_path, toy_bundle, toy_extractor):
-    """The toy model with real images and a tiny network: test_train_policy.py's settings."""
-    real = _class_folders(tmp_path / "real", 3, 6, 8)
-    config = json.loads((toy_bundle / "config.json").read_text())
-    config["evaluation"] = {"extractor": "toy", "real": str(real)}
-    (toy_bundle / "config.json").write_text(json.dumps(config))
-    return ["-m", str(toy_bundle), "-T", "3", "--trajectories", "8", "-b", "4", "--lr", "1e-3",
-            "--network-arg", "hidden=16", "--network-arg", "pointwise=4", "--network-arg", "fc1=16",
-            "--network-arg", "fc2=8", "--reward-arg", "d_batch=8", "--eval-num", "6"]
 
 
 def _settings(run):
