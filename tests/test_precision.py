@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 
 import pytest
 import torch
@@ -102,6 +103,8 @@ class Plain(ToyBackbone):
         return BackboneOutput(logits=self.head(x) * 3.0, features=x)
 
 
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
+                    reason="torch.compile on a CPU (Inductor) needs a C++ compiler")
 def test_compiled_backbone_gives_valid_tokens_and_reports_its_compile_time_once(one_thread):
     torch._dynamo.reset()
     torch.manual_seed(0)
