@@ -262,8 +262,11 @@ class PolicyTrainer:
         return result.fid
 
     def compile_seconds(self) -> float:
-        """Seconds torch.compile has spent building the backbone's graphs so far (0 without --compile)."""
-        return compiled(self.bundle.backbone).seconds if self.settings.compile else 0.0
+        """Seconds torch.compile has spent building the backbone's and the decoder's graphs so far
+        (0 without --compile)."""
+        if not self.settings.compile:
+            return 0.0
+        return compiled(self.bundle.backbone).seconds + compiled(self.bundle.tokenizer, "decode").seconds
 
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.pt"
