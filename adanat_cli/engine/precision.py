@@ -66,11 +66,11 @@ class CompiledForward:
 
     def __init__(self, module: nn.Module, method: str = "forward") -> None:
         self.module = module
-        make = getattr(module, "compile_forward", None)  # a backbone may choose what to compile
-        if method != "forward":
-            self.forward = torch.compile(getattr(module, method))
+        choose = getattr(module, "compile_forward", None)  # a backbone may choose what to compile
+        if method == "forward" and choose is not None:
+            self.forward = choose()
         else:
-            self.forward = make() if make is not None else torch.compile(module)
+            self.forward = torch.compile(getattr(module, method) if method != "forward" else module)
         self.seconds = 0.0
 
     def __call__(self, *args, **kwargs):

@@ -31,8 +31,8 @@ import torch
 from torch import nn
 
 from ..engine.distributed import Shard, make_accelerator
-from ..engine.precision import compiled, resolve_precision
-from ..engine.sampling import generate_images
+from ..engine.precision import resolve_precision
+from ..engine.sampling import compiled_parts, generate_images
 from ..errors import OutputExistsError, UsageError
 from ..evaluation.pairs import comparison_labels, evaluate_pair
 from ..evaluation.setup import evaluation_setup
@@ -266,7 +266,7 @@ class PolicyTrainer:
         (0 without --compile)."""
         if not self.settings.compile:
             return 0.0
-        return compiled(self.bundle.backbone).seconds + compiled(self.bundle.tokenizer, "decode").seconds
+        return sum(part.seconds for part in compiled_parts(self.bundle))
 
     def checkpoint_path(self) -> Path:
         return self.out / "checkpoint.pt"
