@@ -44,6 +44,7 @@ def caption_rows(grid: Image.Image, labels: list[str], row_height: int, padding:
     """``grid`` with a white band on its left naming each row (rows of ``row_height`` px after
     ``padding`` px, as laid out by ``make_grid`` then upscaled)."""
     font = ImageFont.load_default(size=max(10, min(18, row_height // 4)))
+    labels = [label if len(label) <= 48 else label[:47] + "…" for label in labels]  # prompts can be long
     measure = ImageDraw.Draw(grid)
     band = 8 + max(int(measure.textlength(label, font=font)) for label in labels)
     captioned = Image.new("RGB", (grid.width + band, grid.height), "white")
@@ -96,7 +97,7 @@ class SampleWriter:
         """Write one batch: (B, 3, H, W) images in [0, 1], one record each."""
         assert self.staging is not None, "use SampleWriter in a with block"
         for image, record in zip(images, records, strict=True):
-            name = f"{record['index']:0{self.width}d}_class{record['class']}{_name_suffix(record)}.png"
+            name = _file_name(record, self.width)
             info = PngInfo()
             info.add_text("adanat", json.dumps({**_shared(self.shared), **record}, sort_keys=True))
             to_pil(image, self.upscale).save(self.staging / name, pnginfo=info)
@@ -145,12 +146,19 @@ def write_samples(
         return writer.finish(manifest, trace)
 
 
-def _name_suffix(record: dict[str, Any]) -> str:
+def _file_name(record: dict[str, Any], width: int) -> str:
+    """``0003_class7_seven.png`` for a class, ``0003_a-thin-upright-three.png`` for a prompt."""
+    index = f"{record['index']:0{width}d}"
+    if "prompt" in record:
+        slug = _slug(str(record["prompt"]))
+        return f"{index}_{slug}.png" if slug else f"{index}_unconditional.png"
     name = str(record.get("class_name", record["class"]))
-    if name == str(record["class"]):
-        return ""
-    slug = "-".join("".join(c if c.isalnum() else " " for c in name.casefold()).split())
-    return f"_{slug[:40]}" if slug else ""
+    suffix = "" if name == str(record["class"]) else _slug(name)
+    return f"{index}_class{record['class']}" + (f"_{suffix}" if suffix else "") + ".png"
+
+
+def _slug(text: str) -> str:
+    return "-".join("".join(c if c.isalnum() else " " for c in text.casefold()).split())[:40].strip("-")
 
 
 def _shared(manifest: dict[str, Any]) -> dict[str, Any]:

@@ -1,8 +1,8 @@
 """Plugin discovery through entry points.
 
-Every plugin group (schedulers, backbones, tokenizers, rewards, feature extractors) is read from
-``importlib.metadata.entry_points``; the built-ins are declared in our own ``pyproject.toml`` exactly
-like a third-party plugin. A plugin that fails to import is recorded in ``broken`` and skipped, so one
+Every plugin group (schedulers, backbones, tokenizers, rewards, feature extractors, text encoders) is
+read from ``importlib.metadata.entry_points``; the built-ins are declared in our own ``pyproject.toml``
+exactly like a third-party plugin. A plugin that fails to import is recorded in ``broken`` and skipped, so one
 bad distribution never breaks the host.
 """
 
@@ -21,6 +21,7 @@ GROUPS = {
     "tokenizers": "adanat.tokenizers",
     "rewards": "adanat.rewards",
     "feature_extractors": "adanat.feature_extractors",
+    "text_encoders": "adanat.text_encoders",
 }
 
 

@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("io",),
     ("registry", "settings"),
     ("plots", "outputs"),
-    ("architectures", "data"),
+    ("architectures", "data", "text"),
     ("schedulers",),
     ("models",),
     ("engine",),

@@ -93,3 +93,12 @@ def training_setup(tmp_path, toy_bundle, toy_extractor):
     return ["-m", str(toy_bundle), "-T", "3", "--trajectories", "8", "-b", "4", "--lr", "1e-3",
            "--network-arg", "hidden=16", "--network-arg", "pointwise=4", "--network-arg", "fc1=16",
            "--network-arg", "fc2=8", "--reward-arg", "d_batch=8", "--eval-num", "6"]
+
+
+@pytest.fixture(scope="session")
+def quick_text_bundle(tmp_path_factory) -> Path:
+    """A tiny-mnist-text bundle built with ``--quick`` (a handful of training steps, ~5 s): every text
+    path runs on it, though its images are noise."""
+    from adanat_cli.builds.tiny_mnist_text import build
+
+    return build(tmp_path_factory.mktemp("text") / "tiny-mnist-text-quick", quick=True)

@@ -18,6 +18,8 @@ def test_builtins_are_listed_through_entry_points(cli):
         assert found[(name, "adanat.schedulers")]["distribution"] == "adanat"
     assert found[("uvit", "adanat.backbones")]["description"]
     assert ("vqgan-taming", "adanat.tokenizers") in found
+    for name in ("clip", "transformers-clip"):
+        assert found[(name, "adanat.text_encoders")]["distribution"] == "adanat"
 
 
 def test_group_filter_and_unknown_group(cli):

@@ -45,7 +45,7 @@ def fake_state(step: int, steps: int, batch: int = 2, grid: tuple[int, int] = (4
         steps=steps,
         tokens=torch.zeros(batch, n, dtype=torch.long),
         mask=torch.ones(batch, n, dtype=torch.bool),
-        labels=torch.zeros(batch, dtype=torch.long),
+        condition=torch.zeros(batch, dtype=torch.long),
         grid=grid,
         sample_seeds=list(range(batch)) if seeds is None else seeds,
         features=features,

@@ -38,6 +38,9 @@ class Backbone(nn.Module, Configurable):
     ``forward(tokens (B, N) long, labels (B,) long, cache=None) -> BackboneOutput``. The mask id is
     ``codebook_size`` and the null (unconditional) class is ``num_classes``, as in every public NAT.
 
+    ``conditioning``: "class" (forward reads (B,) long labels) or "text" (forward reads (B, L, context_dim)
+    float contexts, the unconditional branch being the empty prompt's context).
+
     Optional, each found by the code that needs it:
     - ``forward_flops(mask, prev_mask) -> (B,) int64``: matmul FLOPs of one forward per row (the
       GFLOPs column of ``compare``);
@@ -47,6 +50,7 @@ class Backbone(nn.Module, Configurable):
     """
 
     supports_cache: bool = False
+    conditioning: str = "class"
 
     def __init__(self, *, codebook_size: int, grid: tuple[int, int], num_classes: int, feature_dim: int) -> None:
         super().__init__()

@@ -258,14 +258,17 @@ def mask_tokens(codes: torch.Tensor, mask_id: int, gen: torch.Generator) -> tupl
 
 class MaskedTokenTrainer:
     """One MaskGIT training step for a token backbone (shared by the U-ViT here and ENAT in
-    ``tiny_mnist_enat``): a random batch, label dropout to the null class (p = 0.1, for guidance),
+    ``tiny_mnist_enat``): a random batch, condition dropout (p = 0.1, for guidance) to the null class
+    or, for a text model, to the empty prompt's context (``null``),
     cosine masking, cross-entropy on the masked tokens with label smoothing 0.1, grad-norm clip 1,
     AdamW (β = 0.9, 0.99; weight decay 0.05 on matrices except position embeddings), and an EMA of
     the weights (decay 0.999, warmed up), which is what ships. ``model_cls(**config)`` builds the
     EMA copy (its construction draws from the global RNG, as the shipped builds did)."""
 
-    def __init__(self, model: nn.Module, model_cls: type, config: dict[str, Any]):
+    def __init__(self, model: nn.Module, model_cls: type, config: dict[str, Any], null: Any = None):
         self.model = model
+        # what a dropped condition becomes: the null class, or (text) the empty prompt's context
+        self.null = model.null_class if null is None else null
         self.ema = model_cls(**config)
         self.ema.load_state_dict(model.state_dict())
         self.ema.requires_grad_(False)
@@ -283,7 +286,7 @@ class MaskedTokenTrainer:
         model = self.model
         idx = torch.randint(0, codes.shape[0], (batch,), generator=gen)
         target, y = codes[idx], labels[idx].clone()
-        y[torch.rand(y.shape[0], generator=gen) < 0.1] = model.null_class  # label dropout for CFG
+        y[torch.rand(y.shape[0], generator=gen) < 0.1] = self.null  # condition dropout for CFG
         inputs, mask = mask_tokens(target, model.mask_id, gen)
         cache = cache_for(inputs, mask, y) if cache_for is not None else None
         for g in self.opt.param_groups:

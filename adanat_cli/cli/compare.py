@@ -1,4 +1,4 @@
-"""``adanat compare``: schedulers side by side on the same model, classes and seeds."""
+"""``adanat compare``: schedulers side by side on the same model, classes (or captions) and seeds."""
 
 from __future__ import annotations
 
@@ -7,9 +7,11 @@ from pathlib import Path
 import typer
 
 from .. import __version__
+from ..engine.conditioning import is_text_model
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
 from ..errors import UsageError, note_batch_size
+from ..evaluation.captions import caption_thresholds, resolve_captions
 from ..evaluation.pairs import comparison_labels, evaluate_pair
 from ..evaluation.report import markdown_table, write_report
 from ..evaluation.setup import evaluation_setup
@@ -57,6 +59,7 @@ def compare_command(
     steps: str = typer.Option("4,8", "--steps", "-T", help="Comma list of step counts."),
     num: int = typer.Option(1000, "--num", "-n", help="Images per (scheduler, steps); classes are cycled."),
     classes: list[str] = typer.Option([], "--class", "-c", help="Classes to cycle through: indices, names or unique prefixes (default: all)."),
+    captions: Path = typer.Option(None, "--captions", help="Text-conditioned models: a file of captions, one a line, cycled in place of classes (default: the model's evaluation captions). Reports caption alignment (class and attribute agreement) when the model can measure it.", show_default=False),
     scheduler_arg: list[str] = typer.Option([], "--scheduler-arg", "-a", help="NAME:key=value for one scheduler (repeatable); NAME:key=v1,v2,… sweeps the key, one row per value."),
     extractor: str = typer.Option(None, "--extractor", "-x", help="Feature space; default: the model's (else inception). A comma list reports FID, precision and recall in every space; the first is the main one."),
     real: str = typer.Option(None, "--real", help="Real images: mnist5k or a folder (gives precision/recall)."),
@@ -72,13 +75,15 @@ def compare_command(
 ) -> None:
     """Compare schedulers: FID, precision, recall, class accuracy, NFE and speed, plus pictures.
 
-    Every scheduler gets the same classes and seeds, so each column of grid.png is one seed.
+    Every scheduler gets the same classes and seeds, so each column of grid.png is one seed. A
+    text-conditioned model cycles through captions instead (--captions, default: its evaluation
+    captions) and reports how well the images agree with them (class and attribute agreement).
     Runs under `accelerate launch` / `torchrun` with samples sharded over processes; results are
     identical to one process.
 
     Examples:
       adanat compare --schedulers cosine,adanat
-      adanat compare --schedulers cosine,adanat --steps 4 -a cosine:guidance=0,0.25,0.5,1,2 --out sweep
+      adanat compare -m tiny-mnist-text --schedulers cosine,adanat --steps 8 --captions captions.txt
       torchrun --nproc_per_node 2 -m adanat_cli compare --schedulers cosine,adanat --device cpu
     """
     shard = Shard(cpu=device == "cpu")
@@ -90,7 +95,17 @@ def compare_command(
     step_list = parse_steps(steps)
     variants = split_scheduler_args(scheduler_arg, names)
     bundle = load_model(model or default_model(), device=torch_device)
-    wanted = parse_classes(classes, bundle.classes, bundle.name) or list(range(bundle.backbone.num_classes))
+    text = is_text_model(bundle.backbone)
+    caption_source, thresholds = None, None
+    if text:
+        if classes:
+            raise UsageError(f"model '{bundle.name}' is text-conditioned: pass --captions FILE, not --class")
+        caption_source, wanted = resolve_captions(bundle, captions)
+        thresholds = caption_thresholds(bundle)
+    else:
+        if captions is not None:
+            resolve_captions(bundle, captions)  # one clear error: captions are for text-conditioned models
+        wanted = parse_classes(classes, bundle.classes, bundle.name) or list(range(bundle.backbone.num_classes))
     for t in step_list:
         check_request(bundle, wanted, t, num, batch_size, seed)
     note_batch_size(batch_size)
@@ -122,12 +137,15 @@ def compare_command(
             for t in step_list:
                 result = evaluate_pair(bundle, built[v.label, t], t, labels, seed, batch_size, features, ref,
                                        classifier, shard, torch_device, on_step=advance, other_spaces=other_spaces,
-                                       precision=precision, compile=compile)
+                                       precision=precision, compile=compile, caption_thresholds=thresholds)
                 result.label, result.swept = v.label, dict(v.swept)
                 results.append(result)
     if not shard.is_main:
         return
-    meta = {"adanat_version": __version__, "model": bundle.name, "num": num, "seed": seed, "classes": wanted,
+    conditions = ({"captions": caption_source, "num_captions": len(wanted),
+                   "caption_alignment": thresholds is not None and classifier is not None} if text
+                  else {"classes": wanted})
+    meta = {"adanat_version": __version__, "model": bundle.name, "num": num, "seed": seed, **conditions,
             "extractor": extractor_name, "other_extractors": list(other_spaces), "reference": ref.source, "processes": shard.num_processes,
             "device": str(torch_device), "precision": precision, "compile": compile}
     write_report(out, meta, results, overwrite)

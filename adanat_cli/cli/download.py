@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import UsageError
+from ..metrics.reference_stats import register_zoo_stats
 from ..models.download import bundles_root, download_model, zoo_status
 from ..settings import write_setting
 
@@ -27,7 +28,7 @@ def download_command(
     as_json: bool = typer.Option(False, "--json", help="With --list: print JSON."),
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Hugging Face hub cache (default: HF_HUB_CACHE or ~/.cache/huggingface/hub)."),
     revision: str = typer.Option(None, "--revision", help="Hub revision (branch, tag or commit) instead of the zoo's."),
-    file: list[str] = typer.Option([], "--file", help="ROLE=PATH: a file fetched by hand instead of downloaded (roles: nnet, tokenizer, tokenizer_config, policy); repeatable."),
+    file: list[str] = typer.Option([], "--file", help="ROLE=PATH: a file fetched by hand instead of downloaded (roles: nnet, tokenizer, tokenizer_config, policy, fid_stats); repeatable."),
     tokenizer: Path = typer.Option(None, "--tokenizer", help="Short for --file tokenizer=PATH."),
     heads: int = typer.Option(None, "--heads", help="Attention heads, for entries that do not record them."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Convert again even if a bundle exists."),
@@ -39,6 +40,9 @@ def download_command(
     with its learned policy, AutoNAT-L, the MAGE VQGAN) through gdown, installed with
     pip install 'adanat[drive]', into a folder of the same cache. Sizes and digests are checked where
     known. The bundle goes to <cache>/adanat-bundles/NAME. Offline (HF_HUB_OFFLINE=1) the cache is used.
+    A text-to-image model (adanat-cc3m) also fetches its CLIP text encoder's model and tokenizer files
+    into the cache (sampling then needs pip install 'adanat[text]'), and an entry's published FID
+    statistics become named statistics (adanat fid DIR --stats cc3m-val).
 
     Examples:
       adanat download --list
@@ -68,6 +72,9 @@ def download_command(
         name, cache_dir=cache_dir, revision=revision, local_files=local, num_heads=heads,
         overwrite=overwrite, on_progress=lambda message: typer.echo(message, err=True),
     )
+    registered = register_zoo_stats(name, cache_dir=cache_dir, revision=revision, local_file=local.get("fid_stats"))
+    if registered is not None:
+        typer.echo(f"FID statistics '{registered[0]}' (inception features) stored at {registered[1]}", err=True)
     typer.echo(str(path))
     if default:
         write_setting("model", name)

@@ -22,6 +22,10 @@ def plugins_command(
     Built-ins and third-party plugins are found the same way, through the `adanat.*` entry-point
     groups. A plugin that fails to import is listed with its error and otherwise ignored.
 
+    Groups: schedulers (generation policies), backbones (NAT networks), tokenizers (VQ image
+    tokenizers), rewards (policy training), feature_extractors (FID feature spaces), text_encoders
+    (prompt encoders for text-to-image).
+
     Examples:
       adanat plugins
       adanat plugins --group schedulers

@@ -8,6 +8,7 @@ import torch
 import typer
 
 from .. import __version__
+from ..engine.conditioning import is_text_model
 from ..engine.sampling import check_request, generate_images
 from ..errors import UsageError, note_batch_size
 from ..io import ensure_writable
@@ -16,6 +17,7 @@ from ..models.resolve import load_model
 from ..outputs import SampleWriter
 from ..schedulers.build import build_scheduler, parse_scheduler_args
 from ..settings import default_model
+from ..text.prompt_files import gather_prompts
 from .devices import COMPILE_HELP, PRECISION_HELP, pick_device, pick_precision
 from .limits import require_disk, require_memory
 from .progress import step_progress
@@ -28,7 +30,9 @@ def sample_command(
     scheduler_arg: list[str] = typer.Option([], "--scheduler-arg", "-a", help="Scheduler parameter as key=value (repeatable), e.g. guidance=2.0."),
     scheduler_config: Path = typer.Option(None, "--scheduler-config", help="JSON file of scheduler parameters (as written by Scheduler.save)."),
     classes: list[str] = typer.Option([], "--class", "-c", help="Class: an index, a name or a unique prefix of one ('golden retriever', 207); repeat or give a comma list. Default: every class of a model with ≤16. See `adanat classes`."),
-    num: int = typer.Option(4, "--num", "-n", help="Images per class."),
+    prompts: list[str] = typer.Option([], "--prompt", "-p", help="Text prompt of a text-conditioned model (repeatable), e.g. \"a thin upright three\"; an empty one gives unconditional images."),
+    prompt_file: Path = typer.Option(None, "--prompts", help="File of prompts, one caption a line (adds to --prompt)."),
+    num: int = typer.Option(4, "--num", "-n", help="Images per class (or per prompt)."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward batch (does not change the images)."),
     seed: int = typer.Option(0, "--seed", help="Base seed; each image's seed derives from it and the image's index."),
     out: Path = typer.Option(Path("samples"), "--out", "-o", help="Output folder (PNGs, grid.png, samples.json)."),
@@ -43,8 +47,8 @@ def sample_command(
 
     Examples:
       adanat sample --scheduler adanat --class 3 --num 8
-      adanat sample --scheduler cosine --steps 4 --class 7 --scheduler-arg guidance=2.0
       adanat sample -m adanat-L-imagenet256 --scheduler adanat --class "golden retriever"
+      adanat sample -m tiny-mnist-text --prompt "a thin upright three" --num 16
     """
     if scheduler is not None and not scheduler.strip():
         raise UsageError("--scheduler is empty: give a scheduler name (see `adanat plugins`)")
@@ -53,12 +57,9 @@ def sample_command(
     precision = pick_precision(precision, torch_device)
     bundle = load_model(model or default_model(), device=torch_device)
     recommended = {"scheduler": "cosine", "steps": 8, **bundle.recommended}
-    steps = steps if steps is not None else int(recommended["steps"])
-    labels_wanted = parse_classes(classes, bundle.classes, bundle.name)
-    if not labels_wanted:
-        if bundle.backbone.num_classes > 16:
-            raise UsageError(f"model '{bundle.name}' has {bundle.backbone.num_classes} classes: pass --class")
-        labels_wanted = list(range(bundle.backbone.num_classes))
+    steps = steps if steps is not None else default_steps(bundle, scheduler or recommended["scheduler"], recommended)
+    labels_wanted = wanted_conditions(bundle, classes, prompts, prompt_file)
+    text = is_text_model(bundle.backbone)
     check_request(bundle, labels_wanted, steps, num, batch_size, seed)
     note_batch_size(batch_size)
     count = len(labels_wanted) * num
@@ -78,8 +79,9 @@ def sample_command(
     if compile:
         typer.echo("compiling the backbone on first use (a one-time cost)", err=True)
     batches = -(-count // batch_size)
+    row_labels = [str(c) if text else bundle.classes[c] for c in labels_wanted]
     with SampleWriter(out, count, shared, overwrite, factor, columns=num if several else None,
-                      row_labels=[bundle.classes[c] for c in labels_wanted] if several else None) as writer, \
+                      row_labels=row_labels if several else None) as writer, \
             step_progress(f"sampling {count} images", total=batches * steps) as advance:
         for lo in range(0, count, batch_size):
             hi = min(lo + batch_size, count)
@@ -89,7 +91,10 @@ def sample_command(
                                       precision=precision, compile=compile)
             records = []
             for i, (index, label, sample_seed) in enumerate(zip(samples.indices, samples.labels, samples.seeds)):
-                record = {"index": index, "class": label, "class_name": bundle.classes[label], "seed": sample_seed}
+                if text:
+                    record = {"index": index, "prompt": samples.prompts[i], "seed": sample_seed}
+                else:
+                    record = {"index": index, "class": label, "class_name": bundle.classes[label], "seed": sample_seed}
                 if samples.trace is not None:
                     record["trace"] = {k: [round(float(v), 6) for v in series[i]] for k, series in samples.trace.items()}
                 records.append(record)
@@ -109,6 +114,38 @@ def sample_command(
     typer.echo(str(out))
     compiling = f", plus {compile_seconds:.1f}s compiling" if compile else ""
     typer.echo(f"wrote {count} images to {out} ({seconds:.1f}s{compiling})", err=True)
+
+
+def default_steps(bundle, scheduler: str, recommended: dict) -> int:
+    """The recommended number of steps, unless the bundle ships ``scheduler``'s files (a policy, a
+    searched schedule) only for other T: then the largest T it ships, said on stderr."""
+    steps = int(recommended["steps"])
+    shipped = sorted(int(t) for t in bundle.config.get("schedules", {}).get(scheduler, {}) if str(t).isdigit())
+    if shipped and steps not in shipped:
+        typer.echo(f"{scheduler}: {bundle.name} ships it for T = {', '.join(map(str, shipped))}; "
+                   f"sampling with --steps {shipped[-1]}", err=True)
+        return shipped[-1]
+    return steps
+
+
+def wanted_conditions(bundle, classes: list[str], prompts: list[str], prompt_file: Path | None) -> list:
+    """The classes (ids) or prompts to sample, checked against the kind of model."""
+    if is_text_model(bundle.backbone):
+        if classes:
+            raise UsageError(f"model '{bundle.name}' is text-conditioned: pass --prompt or --prompts, not --class")
+        wanted = gather_prompts(prompts, prompt_file)
+        if not wanted:
+            raise UsageError(f"model '{bundle.name}' is text-conditioned: pass --prompt \"...\" or --prompts FILE")
+        return wanted
+    if prompts or prompt_file is not None:
+        raise UsageError(f"model '{bundle.name}' is class-conditional: pass --class, not --prompt "
+                         "(text-to-image models: tiny-mnist-text, adanat-cc3m)")
+    wanted = parse_classes(classes, bundle.classes, bundle.name)
+    if not wanted:
+        if bundle.backbone.num_classes > 16:
+            raise UsageError(f"model '{bundle.name}' has {bundle.backbone.num_classes} classes: pass --class")
+        wanted = list(range(bundle.backbone.num_classes))
+    return wanted
 
 
 def register(app: typer.Typer) -> None:

@@ -9,15 +9,19 @@ from pathlib import Path
 import torch
 import typer
 
+from ..data.real_captions import captioned_real_images
 from ..data.training_images import load_real_images
+from ..engine.conditioning import is_text_model
 from ..engine.distributed import Shard, launch_defaults, mixed_precision
 from ..engine.precision import PRECISIONS, resolve_precision
 from ..errors import UsageError, note_batch_size
+from ..evaluation.captions import resolve_captions
 from ..models.resolve import load_model
 from ..registry import registry
 from ..schedulers.build import parse_scheduler_args
 from ..settings import default_model
-from ..training.ppo import PolicyTrainer, prepare_out
+from ..text.prompt_files import read_prompt_file
+from ..training.ppo import CAPTIONS_FILE, PolicyTrainer, prepare_out
 from ..training.recipes import (
     default_steps,
     latest_run_folder,
@@ -60,7 +64,8 @@ def train_policy_command(
     network_arg: list[str] = typer.Option([], "--network-arg", help="Policy size: hidden=, pointwise=, fc1=, fc2= (default: the model's recipe, else the paper's)."),
     static: bool = typer.Option(None, "--static/--adaptive", help="Learn one per-step plan shared by all samples (the non-adaptive ablation).", show_default=False),
     residual: bool = typer.Option(None, "--residual/--no-residual", help="Add the handcrafted baseline to the actions (default: on).", show_default=False),
-    data: str = typer.Option(None, "--data", help="Real images: mnist5k or an image folder with class subfolders (default: the model's)."),
+    data: str = typer.Option(None, "--data", help="Real images: mnist5k or an image folder with class subfolders (default: the model's). For a text-conditioned model they need true captions: a folder's captions.tsv (FILE<TAB>CAPTION a line), or the model's own captioner (tiny-mnist-text: the digits' attributes)."),
+    captions: Path = typer.Option(None, "--captions", help="Text-conditioned models: a file of captions, one a line, that rollouts draw their prompts from (seeded) and evaluations cycle through. Default: a resumed run's own copy, else the model's evaluation captions.", show_default=False),
     eval_every: int = typer.Option(None, "--eval-every", help=f"Evaluate FID every N updates, 0 for never ({RECIPE} 10).", show_default=False),
     eval_num: int = typer.Option(None, "--eval-num", help=f"Images per evaluation ({RECIPE} 500).", show_default=False),
     checkpoint_every: int = typer.Option(None, "--checkpoint-every", help=f"Write checkpoint.pt every N updates ({RECIPE} 5).", show_default=False),
@@ -74,17 +79,19 @@ def train_policy_command(
     """Train a per-sample, per-step generation policy (AdaNAT) with PPO.
 
     Trajectories are generated with actions sampled around the policy's mean; the reward scores the
-    final images (default: a discriminator trained alongside). With no options it trains a policy for
-    the default model with the settings that trained the model's shipped policy (its recipe; the
-    paper's settings for a model without one). Any option overrides. Runs on CPU, one GPU, or
+    final images (default: a discriminator trained alongside). A text-conditioned model trains on
+    captions (--captions; default: its evaluation captions), and the discriminator reads each
+    caption's pooled text embedding, with real images paired with their own true captions. With no
+    options it trains a policy for the default model with the settings that trained the model's
+    shipped policy (its recipe; the paper's settings for a model without one). Any option overrides. Runs on CPU, one GPU, or
     several processes (`torchrun` or `accelerate launch`), and faster with `--precision bf16
     --compile` (docs/policy.md). The result, OUT/best.safetensors (best evaluation FID), is used with
     `adanat sample --scheduler adanat --scheduler-arg policy=OUT/best.safetensors`.
 
     Examples:
       adanat train-policy                      # the default model's recipe at its recommended T
-      adanat train-policy --steps 4 --updates 20 --out runs/quick
       adanat train-policy --resume             # continue the latest run
+      adanat train-policy -m tiny-mnist-text --captions captions.txt --steps 4 --updates 20
     """
     given_ints = {"--updates": updates, "--trajectories": trajectories, "--batch-size": batch_size,
                   "--epochs": epochs, "--checkpoint-every": checkpoint_every}
@@ -150,9 +157,24 @@ def train_policy_command(
     source_images = data or bundle.evaluation.get("real")
     if source_images is None:
         raise UsageError("no real images: pass --data (mnist5k or an image folder)")
-    images, labels = load_real_images(source_images, bundle.backbone.num_classes, bundle.image_size)
+    text = is_text_model(bundle.backbone)
+    prompts, real_captions, caption_source = None, None, None
+    if text:
+        own = out / CAPTIONS_FILE
+        if resume and captions is None and own.is_file():
+            caption_source, prompts = str(own), read_prompt_file(own, "the run's captions")
+        else:
+            caption_source, prompts = resolve_captions(bundle, captions)
+        images, real_captions, how = captioned_real_images(source_images, bundle.config, bundle.image_size,
+                                                           settings.seed)
+        labels = torch.zeros(len(images), dtype=torch.long)  # unused: the real captions condition them
+    else:
+        if captions is not None:
+            resolve_captions(bundle, captions)  # one clear error: captions are for text models
+        images, labels = load_real_images(source_images, bundle.backbone.num_classes, bundle.image_size)
     try:  # built before the run folder is touched: a bad setting leaves nothing behind
-        trainer = PolicyTrainer(bundle, settings, images, labels, out, torch_device, shard)
+        trainer = PolicyTrainer(bundle, settings, images, labels, out, torch_device, shard,
+                                captions=prompts, real_captions=real_captions)
     except TypeError as err:
         raise UsageError(f"bad --reward-arg or --network-arg: {err}") from None
     if shard.is_main:
@@ -161,9 +183,12 @@ def train_policy_command(
     if resume:
         trainer.load_checkpoint()
     if shard.is_main:
+        real_how = how if text else None
         how = trainer.settings.precision + (", compiled" if trainer.settings.compile else "")
         typer.echo(f"training a T={steps} policy for {bundle.name} into {out} ({settings.updates} updates × "
                    f"{settings.trajectories} trajectories, {how}; defaults: {source})", err=True)
+        if text:
+            typer.echo(f"prompts: {len(prompts)} captions of {caption_source}; real images: {real_how}", err=True)
     with step_progress(f"training a T={steps} policy", total=settings.updates) as advance:
         for _ in range(trainer.update):
             advance()
@@ -182,11 +207,13 @@ def train_policy_command(
         best = out / "best.safetensors"
         policy = best if best.is_file() else out / "policy.safetensors"
         model_arg = shlex.quote(model) if model else shlex.quote(bundle.name)
+        sample_what = f" --prompt {shlex.quote(prompts[0])}" if text else ""
+        compare_what = f" --captions {shlex.quote(str(out / CAPTIONS_FILE))}" if text else ""
         typer.echo("next:\n"
                    f"  adanat sample -m {model_arg} --scheduler adanat --steps {steps} "
-                   f"--scheduler-arg policy={shlex.quote(str(policy))}\n"
+                   f"--scheduler-arg policy={shlex.quote(str(policy))}{sample_what}\n"
                    f"  adanat compare -m {model_arg} --schedulers cosine,adanat --steps {steps} "
-                   f"-a adanat:policy={shlex.quote(str(policy))}", err=True)
+                   f"-a adanat:policy={shlex.quote(str(policy))}{compare_what}", err=True)
 
 
 def register(app: typer.Typer) -> None:

@@ -27,6 +27,7 @@ from ..architectures.base import Backbone
 from ..schedulers.base import Scheduler
 from ..schedulers.state import GenerationState, StepPlan
 from . import randomness
+from .conditioning import Conditions
 from .precision import autocast, compiled, full_precision, resolve_precision
 
 # Token counts are floor(N * mask_ratio); a ratio meant to be exactly n/N may land a hair below n
@@ -64,7 +65,7 @@ def masked_count(plan: StepPlan, num_tokens: int, masked_before: torch.Tensor, l
 def decode(
     backbone: Backbone,
     scheduler: Scheduler,
-    labels: torch.Tensor,
+    labels: torch.Tensor | Conditions,
     steps: int,
     seeds: Sequence[int],
     trace: bool = False,
@@ -72,12 +73,14 @@ def decode(
     precision: str = "fp32",
     compile: bool = False,
 ) -> DecodeResult:
-    """Generate token grids for ``labels`` (B,) in ``steps`` steps; one seed per sample.
+    """Generate token grids for ``labels`` (B,) class ids — or ``Conditions`` (class ids or text
+    contexts with their unconditional counterpart) — in ``steps`` steps; one seed per sample.
     ``precision`` (auto, fp32, bf16, fp16) is the backbone's; ``compile`` runs it through torch.compile."""
-    device = labels.device
-    batch, num_tokens = labels.shape[0], backbone.num_tokens
+    conditions = labels if isinstance(labels, Conditions) else Conditions.from_labels(labels, backbone.null_class)
+    device = conditions.device
+    batch, num_tokens = len(conditions), backbone.num_tokens
     if len(seeds) != batch:
-        raise ValueError(f"need one seed per sample: got {len(seeds)} seeds for {batch} labels")
+        raise ValueError(f"need one seed per sample: got {len(seeds)} seeds for {batch} conditions")
     precision = resolve_precision(precision, device)
     network = _Network(backbone, compiled(backbone) if compile else backbone)
     seed_values = randomness.seed_tensor(seeds, device)
@@ -93,10 +96,11 @@ def decode(
     with autocast(precision, device):
         for step in range(steps):
             mask = tokens == backbone.mask_id
-            state = GenerationState(step, steps, tokens, mask, labels, backbone.grid, list(seeds))
+            state = GenerationState(step, steps, tokens, mask, conditions.cond, backbone.grid, list(seeds),
+                                    pooled=conditions.pooled)
             if scheduler.uses_features:
                 # The plan depends on this forward's features, so guidance is unknown beforehand.
-                cond, uncond = _forward(network, tokens, labels, with_uncond=True, caches=caches)
+                cond, uncond = _forward(network, tokens, conditions, with_uncond=True, caches=caches)
                 state.features, state.logits = cond.features.float(), cond.logits.float()
                 with full_precision(device):
                     plan = scheduler.plan(state)
@@ -105,7 +109,7 @@ def decode(
                 with full_precision(device):
                     plan = scheduler.plan(state)
                 with_uncond = bool((plan.guidance != 0).any())
-                cond, uncond = _forward(network, tokens, labels, with_uncond, caches)
+                cond, uncond = _forward(network, tokens, conditions, with_uncond, caches)
             nfe += 2 if with_uncond else 1
             uncond_steps.append(with_uncond)
             if trace:
@@ -137,8 +141,8 @@ class _Network:
     backbone: Backbone
     forward: Callable
 
-    def __call__(self, tokens: torch.Tensor, labels: torch.Tensor, **kwargs):
-        return self.forward(tokens, labels, **kwargs)
+    def __call__(self, tokens: torch.Tensor, cond: torch.Tensor, **kwargs):
+        return self.forward(tokens, cond, **kwargs)
 
 
 @dataclass
@@ -152,33 +156,31 @@ class _Caches:
 def _forward(
     network: _Network,
     tokens: torch.Tensor,
-    labels: torch.Tensor,
+    conditions: Conditions,
     with_uncond: bool,
     caches: _Caches | None = None,
 ):
     """Conditional (and unconditional) logits in one batched forward; with ``caches`` (a backbone
     that reuses its previous step) one forward per branch, each reading and renewing its cache."""
     if caches is not None:
-        return _forward_cached(network, tokens, labels, with_uncond, caches)
+        return _forward_cached(network, tokens, conditions, with_uncond, caches)
     if not with_uncond:
-        return network(tokens, labels), None
+        return network(tokens, conditions.cond), None
     batch = tokens.shape[0]
-    null = torch.full_like(labels, network.backbone.null_class)
-    both = network(torch.cat([tokens, tokens]), torch.cat([labels, null]))
+    both = network(torch.cat([tokens, tokens]), torch.cat([conditions.cond, conditions.null]))
     cond = type(both)(both.logits[:batch], both.features[:batch])
     uncond = type(both)(both.logits[batch:], both.features[batch:])
     return cond, uncond
 
 
 def _forward_cached(
-    network: _Network, tokens: torch.Tensor, labels: torch.Tensor, with_uncond: bool, caches: _Caches
+    network: _Network, tokens: torch.Tensor, conditions: Conditions, with_uncond: bool, caches: _Caches
 ):
-    cond = network(tokens, labels, cache=caches.cond)
+    cond = network(tokens, conditions.cond, cache=caches.cond)
     caches.cond = cond.cache
     uncond = None
     if with_uncond:
-        null = torch.full_like(labels, network.backbone.null_class)
-        uncond = network(tokens, null, cache=caches.uncond)
+        uncond = network(tokens, conditions.null, cache=caches.uncond)
     caches.uncond = uncond.cache if uncond is not None else None  # a skipped pass ends the uncond chain
     return cond, uncond
 

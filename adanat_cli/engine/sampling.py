@@ -17,6 +17,7 @@ from ..errors import UsageError
 from ..models.bundle import ModelBundle
 from ..models.resolve import class_hint
 from ..schedulers.base import Scheduler
+from .conditioning import conditions_for, is_text_model
 from .flops import generation_flops
 from .loop import decode, sample_seed
 from .precision import (
@@ -32,7 +33,7 @@ from .precision import (
 class Samples:
     images: torch.Tensor  # (M, 3, H, W) float in [0, 1], on the CPU
     tokens: torch.Tensor  # (M, N) long, on the CPU
-    labels: list[int]
+    labels: list[int]  # class ids; -1 for each image of a text-conditioned model
     indices: list[int]  # global sample indices
     seeds: list[int]  # per-sample seeds derived from (base seed, index)
     trace: dict[str, torch.Tensor] | None  # name -> (M, T)
@@ -41,20 +42,26 @@ class Samples:
     flops: torch.Tensor | None = None  # (M,) FLOPs of each image's generation, when counted
     compile_seconds: float = 0.0  # time spent in calls that built a compiled graph
     precision: str = "fp32"  # the precision the backbone and tokenizer ran in (``auto`` resolved)
+    prompts: list[str] | None = None  # one per image, for a text-conditioned model
 
 
 MAX_SEED = 2**63 - 1
 
 
-def check_request(bundle: ModelBundle, classes: Sequence[int], steps: int, num: int, batch_size: int = 1,
-                  seed: int = 0) -> None:
-    """Raise UsageError for a request the model cannot serve."""
+def check_request(bundle: ModelBundle, classes: Sequence[int] | Sequence[str], steps: int, num: int,
+                  batch_size: int = 1, seed: int = 0) -> None:
+    """Raise UsageError for a request the model cannot serve (``classes`` are prompts for a
+    text-conditioned model)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     if not 0 <= seed <= MAX_SEED:
         raise UsageError(f"--seed must be between 0 and 2**63-1, got {seed}")
     n_classes = bundle.backbone.num_classes
-    if not classes:
+    if is_text_model(bundle.backbone):
+        if not classes:
+            raise UsageError(f"model '{bundle.name}' is text-conditioned: pass --prompt or --prompts")
+        classes = []
+    elif not classes:
         raise UsageError("no class given: pass --class")
     for c in classes:
         if not 0 <= c < n_classes:
@@ -76,7 +83,7 @@ def compiled_parts(bundle: ModelBundle) -> tuple[CompiledForward, CompiledForwar
 def generate_images(
     bundle: ModelBundle,
     scheduler: Scheduler,
-    labels: Sequence[int],
+    conditions: Sequence[int] | Sequence[str],
     steps: int,
     seed: int = 0,
     batch_size: int = 32,
@@ -88,8 +95,8 @@ def generate_images(
     precision: str = "fp32",
     compile: bool = False,
 ) -> Samples:
-    """Generate one image per entry of ``labels``; ``indices`` are their global sample indices
-    (default 0..M-1), which fix each sample's seed. ``count_flops`` adds each image's analytic FLOPs
+    """Generate one image per entry of ``conditions`` — class ids, or prompts for a text-conditioned
+    model; ``indices`` are their global sample indices (default 0..M-1), which fix each sample's seed. ``count_flops`` adds each image's analytic FLOPs
     (``engine.flops``; backbones that count their own, ``Backbone.forward_flops``).
 
     ``precision`` (auto, fp32, bf16, fp16) is the backbone's (and on a GPU the tokenizer's); ``compile``
@@ -102,18 +109,18 @@ def generate_images(
     compiling = compiled_parts(bundle) if compile else ()
     compiled_before = sum(c.seconds for c in compiling)
     to_pixels = compiling[1] if compile else bundle.tokenizer.decode
-    labels = [int(c) for c in labels]
-    indices = list(range(len(labels))) if indices is None else [int(i) for i in indices]
+    text = is_text_model(bundle.backbone)
+    conditions = [str(c) for c in conditions] if text else [int(c) for c in conditions]
+    indices = list(range(len(conditions))) if indices is None else [int(i) for i in indices]
     seeds = [sample_seed(seed, i) for i in indices]
     images, tokens, traces, flops, nfe = [], [], [], [], 0
     start = time.perf_counter()
-    for lo in range(0, len(labels), batch_size):
-        hi = min(lo + batch_size, len(labels))
-        batch_labels = torch.tensor(labels[lo:hi], dtype=torch.long, device=device)
+    for lo in range(0, len(conditions), batch_size):
+        hi = min(lo + batch_size, len(conditions))
         result = decode(
             bundle.backbone,
             scheduler,
-            batch_labels,
+            conditions_for(bundle, conditions[lo:hi], device),
             steps,
             seeds[lo:hi],
             trace=trace or count_flops,
@@ -145,7 +152,7 @@ def generate_images(
     return Samples(
         images=torch.cat(images),
         tokens=torch.cat(tokens),
-        labels=labels,
+        labels=[-1] * len(conditions) if text else conditions,
         indices=indices,
         seeds=seeds,
         trace=merged,
@@ -154,4 +161,5 @@ def generate_images(
         flops=torch.cat(flops) if flops else None,
         compile_seconds=compile_seconds,
         precision=precision,
+        prompts=conditions if text else None,
     )

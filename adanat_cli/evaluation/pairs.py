@@ -2,20 +2,23 @@
 
 ``evaluate_pair`` generates one image per label (sample i has the seed of index i), measures FID /
 precision / recall against a reference in one feature space, class accuracy with the bundle's
-classifier when it has one, forward passes, FLOPs and speed. ``compare``, ``search-schedule`` and
-the training evaluation all call it. Work is sharded over processes batch by batch (see
+classifier when it has one, forward passes, FLOPs and speed. For a text-conditioned model the labels
+are captions, and with the bundle's caption attribute thresholds (and its classifier) it measures how
+well each image agrees with its caption (``data.captions.alignment``) instead of class accuracy.
+``compare``, ``search-schedule`` and the training evaluation all call it. Work is sharded over processes batch by batch (see
 ``engine.distributed.Shard``); results are identical for any process count.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 
+from ..data.captions import alignment as caption_alignment
 from ..engine.distributed import Shard
 from ..engine.flops import supports_flops
 from ..engine.sampling import generate_images
@@ -23,6 +26,7 @@ from ..metrics.extractors import FeatureExtractor, extract_features, to_uint8
 from ..metrics.fid import FeatureSet, compare_sets
 from ..models.bundle import ModelBundle
 from ..schedulers.base import Scheduler
+from .captions import AlignmentTally
 
 
 @dataclass
@@ -44,6 +48,16 @@ class PairResult:
     label: str = ""  # the row's name: the scheduler's, or with its swept values (cosine[guidance=0.5])
     swept: dict[str, Any] = field(default_factory=dict)
     spaces: dict[str, dict[str, float | None]] = field(default_factory=dict)  # other feature spaces' metrics
+    # a text model's caption alignment (``data.captions.alignment`` over all images), when measured
+    alignment: dict[str, Any] | None = None
+
+    @property
+    def class_agreement(self) -> float | None:
+        return None if self.alignment is None else self.alignment["class_agreement"]
+
+    @property
+    def attribute_agreement(self) -> float | None:
+        return None if self.alignment is None else self.alignment["attribute_agreement"]
 
     def __post_init__(self) -> None:
         self.label = self.label or self.scheduler
@@ -51,7 +65,11 @@ class PairResult:
     def to_json(self) -> dict[str, Any]:
         keys = ("label", "scheduler", "config", "swept", "steps", "fid", "precision", "recall", "class_accuracy",
                 "nfe", "gflops_per_image", "seconds_per_image", "images_per_second", "adaptive", "spaces")
-        return {k: getattr(self, k) for k in keys}
+        row = {k: getattr(self, k) for k in keys}
+        if self.alignment is not None:  # a text model's columns; class-conditional rows stay as they were
+            row.update(class_agreement=self.class_agreement, attribute_agreement=self.attribute_agreement,
+                       alignment=dict(self.alignment))
+        return row
 
 
 @dataclass
@@ -67,9 +85,11 @@ class BatchResult:
     nfe: int
     flops: float | None  # summed over the batch
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # features in the other spaces
+    alignment: dict[str, Any] | None = None  # the batch's caption alignment
 
 
-def comparison_labels(classes: list[int], num: int) -> list[int]:
+def comparison_labels(classes: Sequence[int] | Sequence[str], num: int) -> list:
+    """``num`` conditions cycling through ``classes`` (class ids, or a text model's captions)."""
     return [classes[i % len(classes)] for i in range(num)]
 
 
@@ -78,7 +98,7 @@ def evaluate_pair(
     bundle: ModelBundle,
     scheduler: Scheduler,
     steps: int,
-    labels: list[int],
+    labels: Sequence[int] | Sequence[str],
     seed: int,
     batch_size: int,
     extractor: FeatureExtractor,
@@ -91,11 +111,16 @@ def evaluate_pair(
     other_spaces: dict[str, tuple[FeatureExtractor, FeatureSet]] | None = None,
     precision: str = "fp32",
     compile: bool = False,
+    caption_thresholds: dict[str, list[float]] | None = None,
 ) -> PairResult:
     """Generate ``labels`` with ``scheduler`` and measure them against ``reference`` in ``extractor``'s
     space (and in each of ``other_spaces``, name -> (extractor, reference)). ``precision`` and
     ``compile`` apply to generation only: the measurement stays in float32, so that a faster setting
-    is judged by the same yardstick."""
+    is judged by the same yardstick. ``labels`` are captions for a text-conditioned model; with
+    ``caption_thresholds`` and a ``classifier`` the result's ``alignment`` says how well the images
+    agree with them (class accuracy is then None: the captions are the labels)."""
+    text = bool(labels) and isinstance(labels[0], str)
+    align = text and caption_thresholds is not None and classifier is not None
     other_spaces = other_spaces or {}
     count = len(labels)
     batches = [(lo, min(lo + batch_size, count)) for lo in range(0, count, batch_size)]
@@ -111,12 +136,16 @@ def evaluate_pair(
         predicted = None
         if classifier is not None:
             predicted = classifier(samples.images.to(device)).argmax(-1).cpu().numpy()
+        agreed = None
+        if align:
+            agreed = caption_alignment(samples.images, list(labels[lo:hi]), torch.from_numpy(predicted),
+                                       caption_thresholds)
         trace = {k: v.numpy() for k, v in samples.trace.items()} if samples.trace else None
         flops = samples.flops.double().sum().item() if samples.flops is not None else None
         extra = {name: extract_features(pixels, space, batch_size=hi - lo, device=device)
                  for name, (space, _) in other_spaces.items()}
         mine.append(BatchResult(b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds,
-                                samples.nfe, flops, extra))
+                                samples.nfe, flops, extra, agreed))
     gathered: list[BatchResult] = sorted(shard.gather(mine), key=lambda batch: batch.index)
     busiest = max(shard.gather([sum(batch.seconds for batch in mine)]))  # the slowest process's generation time
 
@@ -124,7 +153,7 @@ def evaluate_pair(
     generated = FeatureSet.from_features(f"{scheduler.name} T={steps}", features)
     metrics = compare_sets(generated, reference)
     accuracy = None
-    if classifier is not None:
+    if classifier is not None and not text:
         predicted = np.concatenate([g.predicted for g in gathered])
         accuracy = float((predicted == np.asarray(labels)).mean())
     traces = [g.trace for g in gathered if g.trace is not None]
@@ -136,6 +165,11 @@ def evaluate_pair(
                                                          np.concatenate([g.extra[name] for g in gathered])),
                                 space_reference)
         spaces[name] = {"fid": measured.fid, "precision": measured.precision, "recall": measured.recall}
+    tally = None
+    if align:
+        tally = AlignmentTally()
+        for g in gathered:
+            tally.add(g.alignment)
     return PairResult(
         scheduler=scheduler.name,
         config=dict(scheduler.config),
@@ -152,4 +186,5 @@ def evaluate_pair(
         preview=np.concatenate([g.preview for g in gathered])[:preview],
         trace=trace,
         spaces=spaces,
+        alignment=None if tally is None else tally.result(),
     )

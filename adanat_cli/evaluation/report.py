@@ -1,4 +1,8 @@
-"""Writing a comparison: report.json (schema ``adanat-compare/1``), report.md, and pictures."""
+"""Writing a comparison: report.json (schema ``adanat-compare/1``), report.md, and pictures.
+
+A text-conditioned model's comparison names its caption file (``meta["captions"]``) and, when the
+bundle measures caption alignment, reports ``class_agreement`` and ``attribute_agreement`` in place of
+class accuracy."""
 
 from __future__ import annotations
 
@@ -13,6 +17,8 @@ from .pairs import PairResult
 from .sweeps import best_rows
 
 SCHEMA = "adanat-compare/1"
+CLASS_COLUMNS = (("class_accuracy", "class acc."),)
+ALIGNMENT_COLUMNS = (("class_agreement", "class agreement"), ("attribute_agreement", "attribute agreement"))
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -28,12 +34,15 @@ def markdown_table(results: list[PairResult]) -> str:
         return f"**{text}**" if best.get(r.scheduler, {}).get(str(r.steps), {}).get(metric) == r.label else text
 
     spaces = list(results[0].spaces) if results else []
-    head = ("| scheduler | T | FID | precision | recall | class acc. | "
+    judged = ALIGNMENT_COLUMNS if any(r.alignment is not None for r in results) else CLASS_COLUMNS
+    head = ("| scheduler | T | FID | precision | recall | " + "".join(f"{name} | " for _, name in judged)
             + "".join(f"FID ({s}) | " for s in spaces) + "NFE | GFLOPs/image | s/image | images/s |\n")
-    head += "| --- | ---: | ---: | ---: | ---: | ---: | " + "---: | " * len(spaces) + "---: | ---: | ---: | ---: |\n"
+    head += ("| --- | ---: | ---: | ---: | ---: | " + "---: | " * len(judged) + "---: | " * len(spaces)
+             + "---: | ---: | ---: | ---: |\n")
     rows = [
         f"| {r.label} | {r.steps} | {cell(r, 'fid', 2)} | {cell(r, 'precision', 3)} | {cell(r, 'recall', 3)} | "
-        f"{cell(r, 'class_accuracy', 3)} | " + "".join(f"{_fmt(r.spaces[s]['fid'], 2)} | " for s in spaces)
+        + "".join(f"{cell(r, metric, 3)} | " for metric, _ in judged)
+        + "".join(f"{_fmt(r.spaces[s]['fid'], 2)} | " for s in spaces)
         + f"{r.nfe} | {_fmt(r.gflops_per_image, 3)} | {_fmt(r.seconds_per_image, 4)} | {_fmt(r.images_per_second, 1)} |"
         for r in results
     ]
@@ -51,7 +60,8 @@ def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], ove
     staging = staging_dir(out)
     try:
         files: dict[str, Any] = {"grid": "grid.png", "fid_vs_steps": "fid_vs_steps.png", "tradeoff": {}, "traces": {}}
-        title = f"{meta['model']}: same classes and seeds in every column"
+        what = "captions" if meta.get("captions") else "classes"
+        title = f"{meta['model']}: same {what} and seeds in every column"
         plot_labelled_grid([(f"{r.label} T={r.steps}", r.preview) for r in results], staging / files["grid"], title)
         series: dict[str, list[tuple[int, float]]] = {}
         for r in results:
@@ -77,11 +87,19 @@ def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], ove
                 files["traces"][f"{r.label}/T{r.steps}"] = name
         document = {"schema": SCHEMA, **meta, "files": files, "results": rows, "best": best_rows(rows)}
         (staging / "report.json").write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+        cycled = f"captions of `{meta['captions']}` cycled" if meta.get("captions") else "classes cycled"
+        alignment_note = []
+        if any(r.alignment is not None for r in results):
+            alignment_note = [("Caption alignment: *class agreement* is the share of images the model's classifier "
+                               "assigns the class their caption names; *attribute agreement* the share of the "
+                               "attribute words the captions state that match the image's measured attributes "
+                               "(chance 0.5).\n")]
         lines = [
             f"# Scheduler comparison on `{meta['model']}`\n",
-            f"{meta['num']} images per row (classes cycled, seed {meta['seed']}), features `{meta['extractor']}`, "
-            f"reference `{meta['reference']}`, {meta['processes']} process(es), device {meta['device']}"
-            f", precision {meta.get('precision', 'fp32')}{' (compiled)' if meta.get('compile') else ''}.\n",
+            (f"{meta['num']} images per row ({cycled}, seed {meta['seed']}), features `{meta['extractor']}`, "
+             f"reference `{meta['reference']}`, {meta['processes']} process(es), device {meta['device']}"
+             f", precision {meta.get('precision', 'fp32')}{' (compiled)' if meta.get('compile') else ''}.\n"),
+            *alignment_note,
             markdown_table(results),
             "![samples](grid.png)\n",
             "![FID vs steps](fid_vs_steps.png)\n",

@@ -67,7 +67,8 @@ def expand(scheduler: str, pairs: list[str]) -> list[Variant]:
             for combo in itertools.product(*(sweeps[k] for k in keys))]
 
 
-LOWER_IS_BETTER = {"fid": True, "precision": False, "recall": False, "class_accuracy": False}
+LOWER_IS_BETTER = {"fid": True, "precision": False, "recall": False, "class_accuracy": False,
+                   "class_agreement": False, "attribute_agreement": False}
 
 
 def best_rows(rows: list[dict[str, Any]]) -> dict[str, dict[str, dict[str, str]]]:

@@ -3,12 +3,12 @@
 ``config.json`` names the backbone and tokenizer plugin types with their constructor kwargs, the class
 names, the recommended scheduler settings and the provenance. Loading never unpickles: weights are
 safetensors, modules are built on the meta device and the tensors assigned, so nothing is initialised
-twice. File sizes are always checked and SHA-256 digests for files up to ``HASH_LIMIT`` bytes.
+twice. File sizes are always checked and SHA-256 digests for files up to ``HASH_LIMIT`` bytes (the
+checks and the strict assignment live in ``text/base.py``, shared with the text encoders).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -16,8 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
 from ..architectures.base import Backbone, Tokenizer
 from ..data.class_names import are_bare_ids, default_class_names
@@ -31,11 +29,13 @@ from ..io import (
     write_text_atomic,
 )
 from ..registry import registry
+from ..text.base import TextEncoder, build_from_safetensors, check_bundle_file
+from ..text.base import file_sha256 as _sha256
+from ..text.prompt_cache import PromptEmbedder
 from .safetensors_stream import save_streaming
 
 FORMAT = "adanat-bundle"
 FORMAT_VERSION = 1
-HASH_LIMIT = 64 * 2**20
 
 
 @dataclass
@@ -48,6 +48,17 @@ class ModelBundle:
     recommended: dict[str, Any] = field(default_factory=dict)
     provenance: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)  # the whole config.json, for optional parts
+    text_encoder: TextEncoder | None = None  # a text-conditioned model's prompt encoder
+    _prompts: PromptEmbedder | None = field(default=None, repr=False)
+
+    @property
+    def prompts(self) -> PromptEmbedder:
+        """The text encoder behind a cache of prompt embeddings (the empty prompt encoded once)."""
+        if self.text_encoder is None:
+            raise BundleError(f"model '{self.name}' has no text encoder: it is not text-conditioned")
+        if self._prompts is None:
+            self._prompts = PromptEmbedder(self.text_encoder)
+        return self._prompts
 
     def scheduler_defaults(self, scheduler: str, steps: int) -> dict[str, Any]:
         """Files the bundle ships for ``scheduler`` at ``steps``, as scheduler arguments: config.json's
@@ -71,6 +82,9 @@ class ModelBundle:
     def to(self, device: torch.device | str) -> ModelBundle:
         self.backbone.to(device)
         self.tokenizer.to(device)
+        if self.text_encoder is not None:
+            self.text_encoder.to(device)
+            self._prompts = None  # cached embeddings live on the old device's terms; start afresh
         return self
 
 
@@ -85,12 +99,15 @@ def save_bundle(
     overwrite: bool = False,
     extras: dict[str, dict[str, torch.Tensor]] | None = None,
     extra_config: dict[str, Any] | None = None,
+    text_encoder: TextEncoder | None = None,
 ) -> Path:
     """Write a bundle atomically: into a staging folder first, then moved into place.
 
     ``extras`` maps further ``*.safetensors`` file names to their tensors (e.g. a bundled classifier);
     they are listed with their sizes and digests under ``files``. ``extra_config`` adds top-level
-    entries to ``config.json`` (e.g. ``"classifier"``), never replacing the standard ones.
+    entries to ``config.json`` (e.g. ``"classifier"``), never replacing the standard ones. A
+    text-conditioned model passes its ``text_encoder``: its weights go to ``text_encoder.safetensors``
+    unless the encoder keeps them elsewhere (``stores_weights = False``, e.g. a Hugging Face model).
     """
     path = Path(path)
     ensure_writable(path, overwrite)
@@ -100,7 +117,10 @@ def save_bundle(
     staging = staging_dir(path)
     try:
         files = {}
-        for part, module in (("backbone", backbone), ("tokenizer", tokenizer)):
+        parts = [("backbone", backbone), ("tokenizer", tokenizer)]
+        if text_encoder is not None and getattr(text_encoder, "stores_weights", True):
+            parts.append(("text_encoder", text_encoder))
+        for part, module in parts:
             file = staging / f"{part}.safetensors"
             save_streaming(module.state_dict(), file, metadata={"format": "pt"})
             files[file.name] = {"bytes": file.stat().st_size, "sha256": _sha256(file)}
@@ -117,6 +137,8 @@ def save_bundle(
             "backbone": {"type": _plugin_name("backbones", backbone), "config": backbone.config},
             "tokenizer": {"type": _plugin_name("tokenizers", tokenizer), "config": tokenizer.config},
             "classes": list(classes),
+            **({"text_encoder": {"type": _plugin_name("text_encoders", text_encoder), "config": text_encoder.config}}
+               if text_encoder is not None else {}),
             "recommended": recommended or {},
             "provenance": provenance or {},
             "files": files,
@@ -192,6 +214,9 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu", name: str 
     files = config.get("files", {})
     backbone = _load_module(path, "backbones", config["backbone"], "backbone.safetensors", files, device)
     tokenizer = _load_module(path, "tokenizers", config["tokenizer"], "tokenizer.safetensors", files, device)
+    text_encoder = _load_text_encoder(path, config, files, device)
+    if getattr(backbone, "conditioning", "class") == "text" and text_encoder is None:
+        raise BundleError(f"{path}: the backbone reads text but config.json names no text_encoder")
     classes = [str(c) for c in config["classes"]]
     if are_bare_ids(classes):  # bundles imported before class names were shipped
         classes = default_class_names(len(classes))
@@ -208,43 +233,27 @@ def load_bundle(path: str | Path, device: torch.device | str = "cpu", name: str 
         recommended=config.get("recommended", {}),
         provenance=config.get("provenance", {}),
         config=config,
+        text_encoder=text_encoder,
     )
 
 
+def _load_text_encoder(path: Path, config: dict, files: dict, device) -> TextEncoder | None:
+    spec = config.get("text_encoder")
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise BundleError(f"{path}: config.json's text_encoder entry is not an object")
+    cls = registry.get("text_encoders", spec.get("type", "?"))
+    config_kwargs = spec.get("config", {})
+    if not isinstance(config_kwargs, dict):
+        raise BundleError(f"{path}: config.json's text_encoder config is not an object")
+    return cls.from_bundle(path, config_kwargs, device, files=files).eval()
+
+
 def _load_module(path: Path, kind: str, spec: dict, filename: str, files: dict, device) -> torch.nn.Module:
-    file = path / filename
-    if not file.is_file():
-        raise BundleError(f"{path} is incomplete: {filename} is missing")
-    expected = files.get(filename, {})
-    size = file.stat().st_size
-    if "bytes" in expected and size != expected["bytes"]:
-        raise BundleError(f"{file} is truncated or corrupt: {size} bytes, expected {expected['bytes']}")
-    if "sha256" in expected and size <= HASH_LIMIT and _sha256(file) != expected["sha256"]:
-        raise BundleError(f"{file} is corrupt: its SHA-256 does not match config.json")
+    file = check_bundle_file(path, filename, files)
     cls = registry.get(kind, spec.get("type", "?"))
-    try:
-        with torch.device("meta"):
-            module = cls(**spec.get("config", {}))
-    except TypeError as err:
-        raise BundleError(f"{path}: config.json has bad {kind[:-1]} settings ({err})") from None
-    try:
-        state = load_file(str(file), device=str(device))
-    except (SafetensorError, OSError, RuntimeError, ValueError) as err:
-        raise BundleError(f"{file} is truncated or corrupt ({err})") from None
-    ours = module.state_dict()
-    for key in ours:
-        if key not in state:
-            raise BundleError(f"{file} lacks tensor '{key}'")
-    for key, tensor in state.items():
-        if key not in ours:
-            raise BundleError(f"{file} has unexpected tensor '{key}'")
-        if tuple(tensor.shape) != tuple(ours[key].shape):
-            raise BundleError(f"{file}: tensor '{key}' has shape {tuple(tensor.shape)}, expected {tuple(ours[key].shape)}")
-    module.load_state_dict(state, strict=True, assign=True)
-    leftover = [n for n, t in [*module.named_parameters(), *module.named_buffers()] if t.is_meta]
-    if leftover:
-        raise BundleError(f"{file} leaves '{leftover[0]}' uninitialised")
-    return module.to(device).eval()
+    return build_from_safetensors(cls, spec.get("config", {}), file, device, bundle=path, what=kind[:-1])
 
 
 def _plugin_name(kind: str, module: torch.nn.Module) -> str:
@@ -252,11 +261,3 @@ def _plugin_name(kind: str, module: torch.nn.Module) -> str:
         if registry.get(kind, name) is type(module):
             return name
     raise BundleError(f"{type(module).__name__} is not a registered {kind[:-1]} plugin")
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -7,6 +7,9 @@ the pickle and which config entry must divide by the number of heads. Built-in e
 - ``autonat`` / ``adanat`` / ``muse``: a U-ViT ``nnet`` state dict (AdaNAT/AutoNAT/MUSE ``libs/uvit``) and
   MAGE's jax-converted VQGAN (``vqgan_jax_strongaug.ckpt``; its ddconfig is read from the shapes, or from
   ``--tokenizer-config`` when given).
+- ``muse-t2i``: MUSE/AdaNAT's text-to-image U-ViT (``uvit_t2i_vq``, the CC3M model) and the MAGE VQGAN, as
+  above; the bundle also names its text encoder (``models.hub_text``), whose width must match the
+  model's context width.
 - ``enat``: an ENAT ``nnet`` state dict (``libs/models.py`` DiT with an encoder/decoder split, 22 + 2
   blocks assumed for the published ENAT-L, see ``infer_enat_config``) and the MAGE VQGAN, as above.
 - ``maskgit``: a MaskGIT-pytorch pickle dict with the weights under ``model_state_dict`` and a taming
@@ -41,12 +44,15 @@ from .convert import (
     enat_from_official,
     maskgit_from_official,
     uvit_from_official,
+    uvit_t2i_from_official,
     vqgan_jax_from_official,
     vqgan_taming_from_official,
 )
 from .converters.enat import infer_enat_config
 from .converters.maskgit import infer_maskgit_config
 from .converters.uvit import infer_uvit_config
+from .converters.uvit_text import infer_uvit_t2i_config
+from .hub_text import TextEncoderSource
 from .zoo import BUILTIN_ENTRIES
 
 
@@ -60,6 +66,7 @@ class ImportFormat:
     nnet_key: str | None = None  # where the weights sit inside the nnet pickle, if nested
     width_key: str | None = None  # the config entry that must be divisible by the heads
     hints: tuple[str, ...] = ()  # extra facts infer_config accepts: "enc_dec", "codebook_size"
+    text: bool = False  # a text-to-image checkpoint: the bundle needs a text encoder
 
 
 _UVIT = ImportFormat(uvit_from_official, infer_uvit_config, width_key="embed_dim")
@@ -67,6 +74,7 @@ FORMATS: dict[str, ImportFormat] = {
     "autonat": _UVIT,
     "adanat": _UVIT,
     "muse": _UVIT,
+    "muse-t2i": ImportFormat(uvit_t2i_from_official, infer_uvit_t2i_config, width_key="embed_dim", text=True),
     "enat": ImportFormat(enat_from_official, infer_enat_config, width_key="hidden_size", hints=("enc_dec",)),
     "maskgit": ImportFormat(maskgit_from_official, infer_maskgit_config, tokenizer="vqgan-taming",
                             nnet_key="model_state_dict", width_key="hidden_dim", hints=("codebook_size",)),
@@ -80,7 +88,8 @@ def import_format(name: str) -> ImportFormat:
     if name in registry.names("backbones"):
         cls = registry.get("backbones", name)
         if hasattr(cls, "infer_config"):
-            return ImportFormat(cls.from_state_dict, cls.infer_config)
+            return ImportFormat(cls.from_state_dict, cls.infer_config,
+                                text=getattr(cls, "conditioning", "class") == "text")
     raise UsageError(f"unknown format '{name}' (known: {', '.join(format_names())})")
 
 
@@ -214,11 +223,27 @@ def import_model(
     recommended: dict | None = None,
     provenance: dict | None = None,
     overwrite: bool = False,
+    text_encoder: TextEncoderSource | None = None,
+    extra_config: dict | None = None,
 ) -> Path:
-    """Convert official files into a bundle folder at ``out`` (written atomically); returns ``out``."""
+    """Convert official files into a bundle folder at ``out`` (written atomically); returns ``out``.
+
+    A text-to-image checkpoint needs its ``text_encoder`` (a checked ``TextEncoderSource``), which the
+    bundle names; ``extra_config`` adds top-level config.json entries (e.g. ``evaluation``).
+    """
     out = Path(out)
     ensure_writable(out, overwrite)
     backbone, vqgan = convert_files(fmt, nnet, tokenizer, tokenizer_config, num_heads, enc_dec)
+    text = getattr(backbone, "conditioning", "class") == "text"
+    if text and text_encoder is None:
+        raise UsageError(f"'{fmt}' checkpoints are text-to-image: give their text encoder (--text-encoder)")
+    if not text and text_encoder is not None:
+        raise UsageError(f"'{fmt}' checkpoints are class-conditional: they take no text encoder")
+    extra = dict(extra_config or {})
+    if text_encoder is not None:
+        text_encoder.check_backbone(backbone.context_dim, backbone.context_length)
+        spec = text_encoder.spec  # named, not instantiated: its weights stay where they are
+        extra["text_encoder"] = {**spec, "config": {**spec["config"], "context_length": backbone.context_length}}
     record = {"format": fmt, "nnet": Path(nnet).name, "tokenizer": Path(tokenizer).name,
               "converted_by": f"adanat {__version__}", **(provenance or {})}
     if tokenizer_config is not None:
@@ -227,5 +252,5 @@ def import_model(
         out, name, backbone, vqgan,
         classes=default_class_names(backbone.num_classes),
         recommended=recommended if recommended is not None else default_recommended(fmt),
-        provenance=record, overwrite=overwrite,
+        provenance=record, overwrite=overwrite, extra_config=extra,
     )

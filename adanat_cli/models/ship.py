@@ -6,6 +6,10 @@ registered in config.json under ``"schedules": {"adanat": {"<steps>": {"policy":
 run's settings as the model's training recipe for that T when the policy sits in a run folder; a schedule
 goes to ``BUNDLE/schedules/autonat-T<steps>.json``, under ``"schedules": {"autonat": {"<steps>":
 {"file": ...}}}``.
+
+A policy reads only the backbone's features, so only the backbone is loaded (checked as
+``load_bundle`` checks it): a text-to-image bundle's text encoder, possibly gigabytes in the Hugging
+Face cache, is not needed to ship one.
 """
 
 from __future__ import annotations
@@ -13,20 +17,34 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ..architectures.base import Backbone
 from ..errors import ConversionError, UsageError
 from ..io import read_json_object
+from ..registry import registry
 from ..schedulers.adanat_files import load_policy, save_policy
 from ..schedulers.autonat import Schedule
-from .bundle import add_to_bundle, load_bundle, read_bundle_config
+from ..text.base import build_from_safetensors, check_bundle_file
+from .bundle import add_to_bundle, read_bundle_config
 from .converters.policy import policy_from_official
+
+
+def bundle_backbone(bundle_path: str | Path) -> tuple[str, Backbone]:
+    """(model name, backbone) of a bundle, the backbone's file checked and assigned as ``load_bundle``
+    does; the tokenizer and the text encoder are not loaded."""
+    path = Path(bundle_path)
+    config = read_bundle_config(path)
+    spec = config["backbone"] if isinstance(config["backbone"], dict) else {}
+    file = check_bundle_file(path, "backbone.safetensors", config.get("files", {}))
+    cls = registry.get("backbones", spec.get("type", "?"))
+    backbone = build_from_safetensors(cls, spec.get("config", {}), file, "cpu", bundle=path, what="backbone")
+    return config.get("name") or path.name, backbone
 
 
 def ship_policy(bundle_path: str | Path, policy_file: str | Path, recommend: bool = False) -> Path:
     """Copy the policy into the bundle; with ``recommend`` also make ``adanat`` at the policy's number
     of steps the bundle's recommended scheduler."""
-    bundle = load_bundle(bundle_path)
+    _, backbone = bundle_backbone(bundle_path)
     _, meta = load_policy(policy_file)
-    backbone = bundle.backbone
     if meta["feature_dim"] != backbone.feature_dim or list(meta["grid"]) != list(backbone.grid):
         raise ConversionError(
             f"{policy_file}: the policy reads {meta['feature_dim']}-d features on a {meta['grid'][0]}x{meta['grid'][1]} "
@@ -79,10 +97,11 @@ def ship_file(bundle_path: str | Path, file: str | Path, recommend: bool = False
     return ship_policy(bundle_path, file, recommend=recommend)
 
 
-def add_official_policy(bundle_path: str | Path, checkpoint: str | Path) -> Path:
-    """Convert an official AdaNAT policy checkpoint and ship it in a bundle as its recommendation."""
-    bundle = load_bundle(bundle_path)
-    actor, meta = policy_from_official(checkpoint, grid=bundle.backbone.grid)
-    meta["model"] = bundle.name
+def add_official_policy(bundle_path: str | Path, checkpoint: str | Path, recommend: bool = True) -> Path:
+    """Convert an official AdaNAT policy checkpoint and ship it in a bundle, as its recommendation
+    unless ``recommend`` is False (then it is the default of ``--scheduler adanat`` at its T only)."""
+    name, backbone = bundle_backbone(bundle_path)
+    actor, meta = policy_from_official(checkpoint, grid=backbone.grid)
+    meta["model"] = name
     with tempfile.TemporaryDirectory() as tmp:
-        return ship_policy(bundle_path, save_policy(Path(tmp) / "policy.safetensors", actor, meta), recommend=True)
+        return ship_policy(bundle_path, save_policy(Path(tmp) / "policy.safetensors", actor, meta), recommend=recommend)

@@ -24,6 +24,7 @@ from ..registry import unknown_name_message
 MAGE_VQGAN_URL = "https://drive.google.com/file/d/13S_unB87n6KKuuMdyMnyExW0G1kplTbP/view"  # MAGE/AdaNAT/MUSE READMEs
 NAT_L_URL = "https://drive.google.com/file/d/12NN62Vg1DiOd-3sWkEnBQRIBBbuiVkNl/view"  # AdaNAT README "pre-trained NAT model"
 ADANAT_POLICY_URL = "https://drive.google.com/file/d/1fjHFZUUnEdKptojayW4S1Vr78uwLPr5c/view"  # AdaNAT README
+CC3M_POLICY_URL = "https://drive.google.com/file/d/1WZ9HxoTifIHhujcgMdBuGt6fwHBDnhG4/view"  # AdaNAT README, CC3M
 
 
 @dataclass(frozen=True)
@@ -31,7 +32,8 @@ class ZooFile:
     """One file of an entry. ``repo_id`` set: on the Hub at ``filename``; else at ``url`` (a Google Drive
     link is downloaded with gdown; without a url the file is fetched by hand)."""
 
-    role: str  # "nnet", "tokenizer", "tokenizer_config" (the importer's inputs) or "policy" (shipped after)
+    role: str  # "nnet", "tokenizer", "tokenizer_config" (the importer's inputs), "policy" (shipped after) or
+    # "fid_stats" (an .npz of reference statistics, registered as the entry's named statistics)
     filename: str  # path inside the Hub repo, or the file's usual local name
     repo_id: str | None = None
     revision: str = "main"
@@ -43,6 +45,18 @@ class ZooFile:
     @property
     def on_hub(self) -> bool:
         return self.repo_id is not None
+
+
+@dataclass(frozen=True)
+class ZooTextEncoder:
+    """A text-to-image entry's prompt encoder: a Hugging Face CLIP text model read by ``transformers``
+    (the ``transformers-clip`` plugin). Its weights are not converted: the files that
+    ``CLIPTextModelWithProjection`` and ``CLIPTokenizer`` read are fetched into the Hub cache and the
+    bundle records the repo id and the commit it got (``models.hub_text``)."""
+
+    repo_id: str
+    revision: str = "main"
+    projection_dim: int | None = None  # passed to from_pretrained, as the official code does
 
 
 @dataclass(frozen=True)
@@ -59,6 +73,9 @@ class ZooEntry:
     licence: str | None = None  # None: not recorded here, see the source
     citation: str = ""
     notes: str = ""
+    text_encoder: ZooTextEncoder | None = None  # text-to-image entries only
+    reference_stats: str | None = None  # the name the "fid_stats" file is registered under (inception features)
+    recommend_policy: bool = True  # the shipped "policy" becomes the recommended scheduler (else: --scheduler adanat)
 
     def file(self, role: str) -> ZooFile | None:
         return next((f for f in self.files if f.role == role), None)
@@ -73,7 +90,7 @@ class ZooEntry:
 
     @property
     def source(self) -> str:
-        repos = sorted({f.repo_id for f in self.hub_files})
+        repos = sorted({f.repo_id for f in self.hub_files} | ({self.text_encoder.repo_id} if self.text_encoder else set()))
         return ", ".join(f"hf:{r}" for r in repos) + (" + Google Drive" if self.manual_files else "") if repos else "Google Drive"
 
 
@@ -101,6 +118,7 @@ _MASKGIT_LICENCE = ("MIT (code: valeoai/Maskgit-pytorch README; weights: MIT tag
 _MAGE_NOTE = "MAGE VQGAN: code MIT (LTH14/mage), weights licence not stated"
 _MAGE_VQGAN = ZooFile("tokenizer", "vqgan_jax_strongaug.ckpt", url=MAGE_VQGAN_URL)
 _DRIVE_NOTE = "Google Drive files, fetched with gdown (pip install 'adanat[drive]') or by hand (--file ROLE=PATH)."
+_ADANAT_CITE = "Ni et al., 'AdaNAT: Exploring Adaptive Policy for Token-Based Image Generation', ECCV 2024"
 _UVIT_CITE = ("Ni et al., 'Revisiting Non-Autoregressive Transformers for Efficient Image Synthesis' (AutoNAT), CVPR 2024")
 
 
@@ -184,7 +202,7 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
         # without its policy the NAT runs AutoNAT's T=8 table; the shipped policy makes adanat the recommendation
         recommended={"scheduler": "autonat", "steps": 8},
         licence="not stated (LeapLabTHU/AdaNAT names none); " + _MAGE_NOTE,
-        citation="Ni et al., 'AdaNAT: Exploring Adaptive Policy for Token-Based Image Generation', ECCV 2024",
+        citation=_ADANAT_CITE,
         notes=_DRIVE_NOTE + " The learned policy is converted and becomes the recommended scheduler.",
     ),
     ZooEntry(
@@ -205,6 +223,35 @@ BUILTIN_ENTRIES: tuple[ZooEntry, ...] = (
                  "NeurIPS 2024",
         notes="Fetch nnet_ema.pth by hand from the Google Drive link in the ENAT README (LeapLabTHU/ENAT; "
               "the link is not recorded here). Imported with 22 encoder + 2 decoder blocks, as published for ENAT-L.",
+    ),
+    ZooEntry(
+        name="adanat-cc3m",
+        format="muse-t2i",
+        description="AdaNAT on CC3M: MUSE's text-to-image U-ViT (1152×28, 16 heads), CLIP ViT-bigG/14 prompts, "
+                    "with AdaNAT's learned policy (T=8), 256×256",
+        files=(ZooFile("nnet", "assets/ckpts/cc3m-285000.ckpt/nnet_ema.pth", "nzl-thu/MUSE"),
+               _MAGE_VQGAN,
+               ZooFile("policy", "adanat_cc3m_policy.pth", url=CC3M_POLICY_URL),
+               ZooFile("fid_stats", "assets/fid_stats/fid_stats_cc3m_val.npz", "nzl-thu/MUSE")),
+        tokenizer="MAGE VQGAN f16, 1024 codes",
+        resolution=256,
+        num_classes=0,
+        num_heads=16,  # AdaNAT configs/cc3m_AdaNAT_muse.yaml (REFERENCE §4b); sizes come from the shapes
+        # MUSE's own CC3M sampling (cc3m_AdaNAT_muse.yaml `sample`/`muse`, REFERENCE §4b): cosine mask schedule,
+        # 18 steps, gen_temp 4.5 decaying linearly (our remask_temp), guidance 10 growing linearly
+        # (linear_inc_scale). The learned policy is shipped for --scheduler adanat at its T (8), not recommended.
+        recommended={"scheduler": "cosine", "steps": 18,
+                     "scheduler_config": {"remask_temp": 4.5, "guidance": 10.0, "guidance_schedule": "linear"}},
+        licence=("not stated (LeapLabTHU/AdaNAT and the nzl-thu/MUSE Hub repo name none); text encoder "
+                 "laion/CLIP-ViT-bigG-14-laion2B-39B-b160k: MIT (its model card); " + _MAGE_NOTE),
+        citation=_ADANAT_CITE + "; Chang et al., 'Muse: Text-To-Image Generation via Masked Generative Transformers', "
+                 "arXiv:2301.00704; MUSE-Pytorch (nzl-thu)",
+        notes=(_DRIVE_NOTE + " The text encoder (CLIP ViT-bigG/14) stays in the Hugging Face cache and needs "
+               "transformers (pip install 'adanat[text]'). The learned policy is shipped for --scheduler adanat "
+               "--steps 8; MUSE's own sampling (cosine, 18 steps, guidance 10) is the recommendation."),
+        text_encoder=ZooTextEncoder("laion/CLIP-ViT-bigG-14-laion2B-39B-b160k", projection_dim=1280),
+        reference_stats="cc3m-val",
+        recommend_policy=False,
     ),
 )
 

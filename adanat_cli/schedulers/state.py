@@ -58,7 +58,9 @@ class GenerationState:
 
     tokens: (B, N) long, current ids with ``mask_id`` at masked positions.
     mask: (B, N) bool, True where a token is still masked.
-    labels: (B,) long class ids.
+    condition: what the batch is conditioned on: (B,) long class ids, or (B, L, C) float text
+        contexts for a text-conditioned backbone (``labels`` is then None).
+    pooled: (B, P) pooled text embeddings of the prompts (text-conditioned backbones only).
     features / logits: the backbone's last-layer features (B, N, D) and conditional logits
         (B, N, V) for ``tokens``; only filled for schedulers with ``uses_features = True``.
     sample_seeds: one integer seed per sample, derived from the sample's global index, so a
@@ -69,11 +71,17 @@ class GenerationState:
     steps: int
     tokens: torch.Tensor
     mask: torch.Tensor
-    labels: torch.Tensor
+    condition: torch.Tensor
     grid: tuple[int, int]
     sample_seeds: list[int]
     features: torch.Tensor | None = None
     logits: torch.Tensor | None = None
+    pooled: torch.Tensor | None = None
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        """(B,) long class ids of a class-conditional batch; None for text."""
+        return None if self.condition.is_floating_point() else self.condition
 
     @property
     def batch(self) -> int:

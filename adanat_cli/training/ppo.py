@@ -7,6 +7,12 @@ loss = −min(r·A, clip(r, 1±ε)·A) + 0.5·MSE(V, R) − 0.01·H with A = R �
 model learn (the discriminator's 5 steps). All randomness is derived from (seed, update, sample
 index), so a resumed run continues exactly and results do not depend on the batch size.
 
+A text-conditioned model trains on captions (``captions``): each update draws one per trajectory,
+seeded like the classes of a class-conditional model; the reward reads the prompts' pooled text
+embeddings (``RewardModel.labels_for_prompts``), and the real images come with true captions
+(``data.real_captions``). The run keeps its captions in ``captions.txt`` and their digest in the
+checkpoint, so a resumed run goes on with the same ones.
+
 The networks train through an ``accelerate.Accelerator`` (``engine.distributed.make_accelerator``):
 it averages gradients over the processes of ``torchrun`` / ``accelerate launch`` (DDP), and runs the
 PPO update's and the discriminator's forwards in the run's ``precision`` (mixed precision). Rollouts
@@ -30,13 +36,16 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..engine.conditioning import is_text_model
 from ..engine.distributed import Shard, make_accelerator
 from ..engine.precision import resolve_precision
 from ..engine.sampling import compiled_parts, generate_images
 from ..errors import OutputExistsError, UsageError
-from ..evaluation.pairs import comparison_labels, evaluate_pair
+from ..evaluation.captions import caption_thresholds, captions_digest
+from ..evaluation.pairs import PairResult, comparison_labels, evaluate_pair
 from ..evaluation.setup import evaluation_setup
 from ..io import write_text_atomic, write_with_atomic
+from ..metrics.digit_classifier import load_classifier
 from ..metrics.extractors import FeatureExtractor
 from ..metrics.fid import FeatureSet
 from ..models.bundle import ModelBundle
@@ -49,6 +58,8 @@ from .rollout import ExploringPolicy
 
 CHECKPOINT_FORMAT = "adanat-policy-training"
 EVAL_SEED = 999  # evaluation images during training; keep apart from reported evaluations (seed 0)
+CAPTIONS_FILE = "captions.txt"  # a text model's run keeps the captions it trains on
+EMBED_CHUNK = 256
 
 
 @dataclass
@@ -140,10 +151,27 @@ class PolicyTrainer:
         out: Path,
         device: torch.device,
         shard: Shard | None = None,
+        captions: list[str] | None = None,
+        real_captions: list[str] | None = None,
     ) -> None:
+        """``real_labels`` are the real images' classes; for a text-conditioned model pass
+        ``captions`` (what rollouts and evaluations are conditioned on) and ``real_captions`` (one true
+        caption per real image) instead, and ``real_labels`` is ignored."""
         settings = replace(settings, precision=resolve_precision(settings.precision, device))
         self.bundle, self.settings, self.out, self.device = bundle, settings, Path(out), device
         self.shard = shard or Shard()
+        self.text = is_text_model(bundle.backbone)
+        if self.text:
+            if not captions:
+                raise UsageError(f"model '{bundle.name}' is text-conditioned: training needs captions (--captions)")
+            if real_captions is None or len(real_captions) != len(real_images):
+                raise UsageError(f"model '{bundle.name}' is text-conditioned: its real images need one caption each")
+            real_labels = self.canonical_pooled(real_captions)
+            self.warm_prompts(captions)
+        elif captions is not None:
+            raise UsageError(f"--captions: model '{bundle.name}' is class-conditional; captions are for "
+                             "text-conditioned models")
+        self.captions = list(captions) if self.text else None
         batches = math.ceil(settings.trajectories / settings.batch_size)
         if batches < self.shard.num_processes:  # a process without trajectories would wait forever in the update
             raise UsageError(f"{settings.trajectories} trajectories in batches of {settings.batch_size} are {batches} "
@@ -165,21 +193,62 @@ class PolicyTrainer:
         # in the mixed precision); ``model`` stays the plain module (rollouts, exports, checkpoints)
         self.trained, self.optimizer = self.accelerator.prepare(
             self.model, torch.optim.Adam(self.model.parameters(), lr=settings.lr))
-        context = RewardContext(bundle, real_images, real_labels, device, settings.seed, bundle.evaluation)
+        context = RewardContext(bundle, real_images, real_labels, device, settings.seed, bundle.evaluation,
+                                real_captions=list(real_captions) if self.text else None)
         self.reward: RewardModel = registry.get("rewards", settings.reward)(context, **settings.reward_options)
         self.reward.prepare(self.accelerator)
+        if self.captions is not None:
+            self.reward.check_prompts(self.captions)
         self.update = 0
         self.best_fid = math.inf
         self.evaluator: tuple[FeatureExtractor, FeatureSet] | None = None
+        self.last_evaluation: PairResult | None = None
+        self.alignment_classifier: nn.Module | None = None  # a text model's, for caption alignment
+
+    def canonical_pooled(self, prompts: list[str]) -> torch.Tensor:
+        """Pooled text embeddings (B, P) of ``prompts`` computed the same way whatever came before: each
+        distinct prompt once, in sorted order and fixed chunks, past the prompt cache. (A text
+        encoder's numbers can differ in the last bit with the batch a prompt is encoded in.)"""
+        distinct = sorted(set(prompts))
+        table = torch.cat([self.bundle.text_encoder.encode(distinct[i:i + EMBED_CHUNK]).pooled.float().cpu()
+                           for i in range(0, len(distinct), EMBED_CHUNK)])
+        row = {prompt: i for i, prompt in enumerate(distinct)}
+        return table[torch.tensor([row[p] for p in prompts], dtype=torch.long)]
+
+    def warm_prompts(self, captions: list[str]) -> None:
+        """Encode the run's captions into the prompt cache before any rollout, sorted and in fixed
+        chunks, so that every later use (rollouts, rewards, evaluations) reads the same numbers and a
+        resumed run continues exactly. Beyond the cache's capacity the captions are encoded as they
+        come, and a resumed run matches an uninterrupted one only to the last bit of the embeddings."""
+        distinct = sorted(set(captions))
+        if len(distinct) <= self.bundle.prompts.max_entries:
+            for i in range(0, len(distinct), EMBED_CHUNK):
+                self.bundle.prompts.embed(distinct[i:i + EMBED_CHUNK])
+
+    def pooled(self, prompts: list[str]) -> torch.Tensor:
+        """The prompts' pooled text embeddings (B, P), float32 on the CPU (cached per prompt)."""
+        chunks = [self.bundle.prompts.embed(prompts[i:i + EMBED_CHUNK]).pooled.float().cpu()
+                  for i in range(0, len(prompts), EMBED_CHUNK)]
+        return torch.cat(chunks) if chunks else torch.zeros(0, self.bundle.text_encoder.pooled_dim)
+
+    def reward_labels(self, conditions: list) -> torch.Tensor:
+        """What the reward reads for images made from ``conditions``: class ids as a (B,) tensor, or
+        for a text model what ``labels_for_prompts`` makes of the prompts (default: pooled embeddings)."""
+        if not self.text:
+            return torch.tensor(conditions, dtype=torch.long)
+        return self.reward.labels_for_prompts(list(conditions), self.pooled(list(conditions)))
 
     # -- rollouts -----------------------------------------------------------------------------------
-    def collect(self, update: int, std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    def collect(self, update: int, std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
         """This process's share of one update's trajectories: features (M,T,N,D), actions (M,T,4),
-        images (M,3,H,W) in [0,1], labels (M,)."""
+        images (M,3,H,W) in [0,1], and the M conditions (class ids, or a text model's captions)."""
         s = self.settings
         count = s.trajectories
         label_rng = np.random.default_rng(_update_seed(s.seed, update, 1))
-        labels = label_rng.integers(0, self.bundle.backbone.num_classes, count).tolist()
+        if self.captions is not None:  # drawn like the classes: the same in every process
+            labels: list = [self.captions[i] for i in label_rng.integers(0, len(self.captions), count).tolist()]
+        else:
+            labels = label_rng.integers(0, self.bundle.backbone.num_classes, count).tolist()
         base_seed = _update_seed(s.seed, update, 2)
         batches = [(lo, min(lo + s.batch_size, count)) for lo in range(0, count, s.batch_size)]
         scheduler = ExploringPolicy(self.model.actor, std, s.residual)
@@ -195,7 +264,7 @@ class PolicyTrainer:
             actions.append(a.clone())
             images.append(samples.images.clone())
             mine.extend(labels[lo:hi])
-        return torch.cat(features), torch.cat(actions), torch.cat(images), torch.tensor(mine, dtype=torch.long)
+        return torch.cat(features), torch.cat(actions), torch.cat(images), mine
 
     # -- one PPO update -----------------------------------------------------------------------------
     def ppo_step(self, features: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, std: float) -> dict[str, float]:
@@ -251,10 +320,21 @@ class PolicyTrainer:
             self.export(candidate)
         self.shard.wait()
         scheduler = AdaNATScheduler(policy=str(candidate))
-        labels = comparison_labels(list(range(self.bundle.backbone.num_classes)), self.settings.eval_num)
+        classifier, thresholds = None, None
+        if self.text:  # the run's captions; their alignment is logged when the model can measure it
+            labels = comparison_labels(self.captions, self.settings.eval_num)
+            thresholds = caption_thresholds(self.bundle)
+            if thresholds is not None and self.alignment_classifier is None:
+                found = load_classifier(self.bundle.path)
+                self.alignment_classifier = found.to(self.device).eval() if found is not None else None
+            classifier = self.alignment_classifier
+        else:
+            labels = comparison_labels(list(range(self.bundle.backbone.num_classes)), self.settings.eval_num)
         result = evaluate_pair(self.bundle, scheduler, self.settings.steps, labels, EVAL_SEED,
-                               self.settings.batch_size, extractor, reference, None, self.shard, self.device,
-                               precision=self.settings.precision, compile=self.settings.compile)
+                               self.settings.batch_size, extractor, reference, classifier, self.shard, self.device,
+                               precision=self.settings.precision, compile=self.settings.compile,
+                               caption_thresholds=thresholds)
+        self.last_evaluation = result
         if result.fid < self.best_fid:
             self.best_fid = result.fid
             if self.shard.is_main:
@@ -284,6 +364,8 @@ class PolicyTrainer:
             "reward": self.reward.state_dict(),
             "torch_rng": torch.get_rng_state(),
         }
+        if self.captions is not None:
+            state["captions_sha256"] = captions_digest(self.captions)
         if self.accelerator.scaler is not None:  # fp16's loss scale: a resumed run goes on with it
             state["grad_scaler"] = self.accelerator.scaler.state_dict()
         write_with_atomic(self.checkpoint_path(), lambda tmp: torch.save(sealed(state), tmp))
@@ -306,6 +388,11 @@ class PolicyTrainer:
             if getattr(saved, key) != getattr(self.settings, key):
                 raise UsageError(f"cannot resume: {path} was trained with {key}={getattr(saved, key)!r}, "
                                  f"not {getattr(self.settings, key)!r}")
+        trained_on = state.get("captions_sha256")
+        ours = captions_digest(self.captions) if self.captions is not None else None
+        if trained_on != ours:
+            raise UsageError(f"cannot resume: {path} was trained on other captions than the {len(self.captions or [])} "
+                             f"given (its own are in {self.out / CAPTIONS_FILE}); resume without --captions")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.reward.load_state_dict(state["reward"])
@@ -325,7 +412,8 @@ class PolicyTrainer:
             clock.append(time.perf_counter())
             return round(clock[-1] - clock[-2], 3)
 
-        features, actions, images, labels = self.collect(self.update, std)
+        features, actions, images, conditions = self.collect(self.update, std)
+        labels = self.reward_labels(conditions)
         rollout = lap()
         rewards = self.reward(images, labels).float().cpu()
         scoring = lap()
@@ -345,6 +433,8 @@ class PolicyTrainer:
             if torn and on_notice is not None:
                 on_notice(f"{log_path}: dropped {torn} half-written line(s) left by an interrupted run")
             write_text_atomic(self.out / "settings.json", json.dumps(asdict(s), indent=2) + "\n")
+            if self.captions is not None:
+                write_text_atomic(self.out / CAPTIONS_FILE, "".join(c + "\n" for c in self.captions))
         record: dict[str, Any] = {}
         while self.update < s.updates:
             began, compiling = time.perf_counter(), self.compile_seconds()
@@ -353,6 +443,10 @@ class PolicyTrainer:
                 clock = time.perf_counter()
                 record["eval_fid"] = self.evaluate()
                 record["best_eval_fid"] = self.best_fid
+                measured = self.last_evaluation.alignment if self.last_evaluation is not None else None
+                if measured is not None:
+                    record["eval_class_agreement"] = measured["class_agreement"]
+                    record["eval_attribute_agreement"] = measured["attribute_agreement"]
                 record["phase_seconds"]["evaluation"] = round(time.perf_counter() - clock, 3)
             record["seconds"] = round(time.perf_counter() - began, 3)
             if s.compile:  # torch.compile's one-time cost, inside ``seconds``

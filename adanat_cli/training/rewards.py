@@ -1,6 +1,10 @@
 """Reward models for policy training, registered under ``adanat.rewards``.
 
 A reward model scores final images: ``__call__(images (B,3,H,W) in [0,1], labels (B,)) -> (B,)``.
+For a text-conditioned model ``labels`` is what ``labels_for_prompts(prompts, pooled)`` makes of the
+images' prompts: by default their pooled text embeddings (B, P), which the adversarial reward's
+discriminator reads by projection (the official ``c_dim``); the classifier reward reads the class the
+caption names instead.
 ``update(fake_images, fake_labels, step)`` lets an adversarial reward keep learning (others do
 nothing), and ``state_dict``/``load_state_dict`` put it in training checkpoints. ``prepare(accelerator)``
 hands the trainable networks and their optimizers to the trainer's ``accelerate.Accelerator``
@@ -10,9 +14,11 @@ with ``accelerator.prepare_model`` when there are several processes.
 - ``adversarial`` (AdaNAT's choice): reward = sigmoid(D(x, y)) from a discriminator trained alongside
   the policy with non-saturating BCE, Adam(lr 1e-4, betas (0.5, 0.999)).
 - ``fid``: minus the FID of the batch the image was generated in, in the model's feature space
-  (the paper's ablation; the policy learns to game the metric).
+  (the paper's ablation; the policy learns to game the metric). It ignores the conditions, so it
+  serves text-conditioned models as it is.
 - ``classifier``: a frozen classifier's probability of the requested class (the "pretrained reward
-  model" ablation; diversity collapses).
+  model" ablation; diversity collapses). For a text model the class is the one the caption names
+  (``data.captions`` grammar: tiny-mnist-text); a model without that grammar is refused.
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..engine.conditioning import is_text_model
 from ..errors import UsageError
+from ..evaluation.captions import caption_classes
 from ..evaluation.setup import evaluation_setup
 from ..metrics.digit_classifier import load_classifier
 from ..metrics.extractors import extract_features, to_uint8
@@ -35,7 +43,11 @@ from .discriminator import ProjectionDiscriminator, discriminator_loss
 @dataclass
 class RewardContext:
     """What a reward model may use: the model, real images (float [0,1]) with labels, a device,
-    an evaluation spec (extractor, reference) and a seed for its own randomness."""
+    an evaluation spec (extractor, reference) and a seed for its own randomness.
+
+    For a text-conditioned model ``real_labels`` are the real images' conditions as rewards read
+    them by default, the pooled text embeddings (N, P) of their true captions, and ``real_captions``
+    those captions."""
 
     bundle: Any
     real_images: torch.Tensor
@@ -43,6 +55,11 @@ class RewardContext:
     device: torch.device
     seed: int
     evaluation: dict
+    real_captions: list[str] | None = None
+
+    @property
+    def text(self) -> bool:
+        return is_text_model(self.bundle.backbone)
 
 
 class RewardModel:
@@ -57,6 +74,14 @@ class RewardModel:
 
     def update(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, step: int) -> dict[str, float]:
         return {}
+
+    def labels_for_prompts(self, prompts: list[str], pooled: torch.Tensor) -> torch.Tensor:
+        """What this reward reads as ``labels`` of a text-conditioned model's images made from
+        ``prompts``: by default their pooled text embeddings ``pooled`` (B, P)."""
+        return pooled
+
+    def check_prompts(self, prompts: list[str]) -> None:
+        """Refuse (UsageError) prompts this reward cannot read, before training starts."""
 
     def prepare(self, accelerator: Any) -> None:
         """Hand the trainable networks (and optimizers) to the trainer's ``accelerate.Accelerator``; a
@@ -77,7 +102,8 @@ class RewardModel:
 
 
 class AdversarialReward(RewardModel):
-    """sigmoid(D(x, y)) from a class-conditional discriminator trained alongside the policy."""
+    """sigmoid(D(x, y)) from a conditional discriminator trained alongside the policy: y is the class,
+    or for a text-conditioned model the prompt's pooled text embedding (projected, ``cond_dim``)."""
 
     name = "adversarial"
     description = "sigmoid(D(x, y)) of a discriminator that keeps learning (AdaNAT's adversarial reward)."
@@ -87,7 +113,9 @@ class AdversarialReward(RewardModel):
         super().__init__(context)
         bundle = context.bundle
         torch.manual_seed(context.seed + 7)
-        self.discriminator = ProjectionDiscriminator(bundle.backbone.num_classes, max(bundle.image_size), d_width)
+        cond_dim = bundle.text_encoder.pooled_dim if context.text else None
+        self.discriminator = ProjectionDiscriminator(bundle.backbone.num_classes, max(bundle.image_size), d_width,
+                                                     cond_dim=cond_dim)
         self.discriminator.to(context.device)
         self.wrapped: nn.Module = self.discriminator
         self.optimizer = torch.optim.Adam(self.discriminator.parameters(), lr=d_lr, betas=(0.5, 0.999))
@@ -165,6 +193,9 @@ class FidReward(RewardModel):
         return rewards
 
 
+WHAT_CLASSIFIER = "the classifier reward reads the class each caption names"
+
+
 class ClassifierReward(RewardModel):
     """A frozen classifier's softmax probability of the requested class."""
 
@@ -177,7 +208,18 @@ class ClassifierReward(RewardModel):
         classifier = load_classifier(context.bundle.path)
         if classifier is None:
             raise UsageError(f"model '{context.bundle.name}' ships no classifier for the classifier reward")
+        if context.text and context.bundle.config.get("caption_attributes") is None:
+            raise UsageError(f"the classifier reward reads the class a caption names, and model '{context.bundle.name}' "
+                             "has no caption grammar that names classes (config.json caption_attributes)")
         self.classifier = classifier.to(context.device).eval()
+
+    def labels_for_prompts(self, prompts: list[str], pooled: torch.Tensor) -> torch.Tensor:
+        """The class each caption names (``"a thin seven"`` -> 7)."""
+        num_classes = getattr(self.classifier, "config", {}).get("num_classes", 10)
+        return torch.tensor(caption_classes(prompts, num_classes, WHAT_CLASSIFIER), dtype=torch.long)
+
+    def check_prompts(self, prompts: list[str]) -> None:
+        caption_classes(prompts, getattr(self.classifier, "config", {}).get("num_classes", 10), WHAT_CLASSIFIER)
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
