@@ -224,7 +224,8 @@ def test_prompt_embedder_encodes_each_prompt_once():
     encoder = CountingEncoder()
     cache = PromptEmbedder(encoder, max_entries=3)
     out = cache.embed(["cat", "dog", "cat", "emu"])
-    assert cache.encoded == 3 and encoder.batches == [["cat", "dog", "emu"]]
+    # each new prompt once, on its own (its embedding must not depend on its batch)
+    assert cache.encoded == 3 and encoder.batches == [["cat"], ["dog"], ["emu"]]
     assert out.context.shape == (4, 3, 2) and out.pooled.dtype == torch.float32
     assert out.pooled[:, 0].tolist() == [3, 3, 3, 3] and out.context[:, 1, 0].tolist() == [99, 100, 99, 101]
     again = cache.embed(["emu", "cat"])

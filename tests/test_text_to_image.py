@@ -139,3 +139,17 @@ def test_a_scheduler_shipped_for_other_steps_defaults_to_the_steps_it_was_made_f
     assert default_steps(bundle, "cosine", {"steps": 18}) == 18
     shipped_for_many = SimpleNamespace(name="m", config={"schedules": {"adanat": {"2": {}, "8": {}}}})
     assert default_steps(shipped_for_many, "adanat", {"steps": 8}) == 8
+
+
+def test_search_schedule_refuses_a_text_model_in_one_line(cli, quick_text_bundle, tmp_path):
+    result = cli("search-schedule", "--model", str(quick_text_bundle), "-T", "2", "-o", str(tmp_path / "s"))
+    assert result.code != 0 and "text-conditioned" in result.err and "Traceback" not in result.err
+
+
+def test_fewer_images_than_captions_spread_over_the_caption_file():
+    from adanat_cli.evaluation.pairs import comparison_labels
+
+    captions = [f"a {word}" for word in ("zero", "one", "two", "three")] * 1 + ["a four", "a five"]
+    assert comparison_labels(captions, 3) == ["a zero", "a two", "a four"]
+    assert comparison_labels(captions, 8) == captions + captions[:2]  # more images: cycled
+    assert comparison_labels([0, 1, 2, 3], 2) == [0, 1]  # class ids keep cycling from the first

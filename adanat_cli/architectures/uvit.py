@@ -137,58 +137,68 @@ class UViT(Backbone):
         dropout: float = 0.1,
     ):
         super().__init__(codebook_size=codebook_size, grid=(grid_size, grid_size), num_classes=num_classes, feature_dim=dim)
-        self.skip = skip
-
-        hidden = int(dim * mlp_ratio)
         # dropout only on the image-token embedding, as in the public model (0.1 there, train only)
         self.token_emb = Embedding(codebook_size + 1, dim, grid_size * grid_size, dropout)
         self.class_emb = Embedding(num_classes + 1, dim, 1)
-        self.in_blocks = nn.ModuleList(
-            [Block(dim, num_heads, hidden, qkv_bias) for _ in range(depth // 2)]
-        )
-        self.mid_block = Block(dim, num_heads, hidden, qkv_bias)
-        self.out_blocks = nn.ModuleList(
-            [Block(dim, num_heads, hidden, qkv_bias, skip=skip) for _ in range(depth // 2)]
-        )
-        self.norm = nn.LayerNorm(dim)
-        self.head = MLMHead(dim, codebook_size + 1)
+        add_trunk(self, codebook_size, dim, depth, num_heads, int(dim * mlp_ratio), qkv_bias, skip)
         self.apply(_init_weights)
 
     def forward_flops(self, mask: torch.Tensor, prev_mask: torch.Tensor | None = None) -> torch.Tensor:
         """Every image token plus the class token through every block, then the head on N tokens."""
         batch, n = mask.shape
-        length = n + 1  # the class token
-        total = 0
-        for block in [*self.in_blocks, self.mid_block, *self.out_blocks]:
-            attn, mlp = block.attn, block.mlp
-            total += linear_flops(attn.qkv, length) + linear_flops(attn.proj, length)
-            total += attention_flops(length, length, attn.proj.in_features)
-            total += linear_flops(mlp.fc1, length) + linear_flops(mlp.fc2, length)
-            if block.skip_linear is not None:
-                total += linear_flops(block.skip_linear, length)
-        total += self.head.flops(n, self.codebook_size)
-        return torch.full((batch,), total, dtype=torch.int64)
+        return torch.full((batch,), trunk_flops(self, n, prefix=1), dtype=torch.int64)
 
     def forward(
         self, tokens: torch.Tensor, labels: torch.Tensor, cache: object = None
     ) -> BackboneOutput:
         x = self.token_emb(tokens)  # (B, N, D)
         c = self.class_emb(labels[:, None])  # (B, 1, D)
-        x = torch.cat([c, x], dim=1)  # (B, 1 + N, D)
+        return run_trunk(self, torch.cat([c, x], dim=1), prefix=1)  # (B, 1 + N, D) in
 
-        skips = []
-        for block in self.in_blocks:
-            x = block(x)
-            skips.append(x)
-        x = self.mid_block(x)
-        for block in self.out_blocks:
-            x = block(x, skips.pop() if self.skip else None)
 
-        features = self.norm(x)[:, 1:]  # (B, N, D): class token dropped
-        # the public model reads the table detached: the head does not train the embeddings
-        table = self.token_emb.word.weight.detach()  # (codebook_size + 1, D)
-        logits = self.head(features, table, self.codebook_size)  # (B, N, codebook_size)
-        return BackboneOutput(logits, features, None)
+def add_trunk(model: Backbone, codebook_size: int, dim: int, depth: int, num_heads: int, hidden: int,
+              qkv_bias: bool, skip: bool) -> None:
+    """Give ``model`` the U-ViT trunk both U-ViTs share, under the public names: ``depth // 2``
+    in-blocks, a mid-block, ``depth // 2`` out-blocks (long skips), the final norm and the MLM head."""
+    model.skip = skip
+    model.in_blocks = nn.ModuleList([Block(dim, num_heads, hidden, qkv_bias) for _ in range(depth // 2)])
+    model.mid_block = Block(dim, num_heads, hidden, qkv_bias)
+    model.out_blocks = nn.ModuleList(
+        [Block(dim, num_heads, hidden, qkv_bias, skip=skip) for _ in range(depth // 2)]
+    )
+    model.norm = nn.LayerNorm(dim)
+    model.head = MLMHead(dim, codebook_size + 1)
+
+
+def run_trunk(model: Backbone, x: torch.Tensor, prefix: int) -> BackboneOutput:
+    """x (B, prefix + N, D), the conditioning tokens first, through the trunk of ``add_trunk``."""
+    skips = []
+    for block in model.in_blocks:
+        x = block(x)
+        skips.append(x)
+    x = model.mid_block(x)
+    for block in model.out_blocks:
+        x = block(x, skips.pop() if model.skip else None)
+
+    features = model.norm(x)[:, prefix:]  # (B, N, D): conditioning tokens dropped
+    # the public model reads the table detached: the head does not train the embeddings
+    table = model.token_emb.word.weight.detach()  # (codebook_size + 1, D)
+    logits = model.head(features, table, model.codebook_size)  # (B, N, codebook_size)
+    return BackboneOutput(logits, features, None)
+
+
+def trunk_flops(model: Backbone, n: int, prefix: int) -> int:
+    """Every one of the prefix + N tokens through every block, then the head on the N image tokens."""
+    length = n + prefix
+    total = 0
+    for block in [*model.in_blocks, model.mid_block, *model.out_blocks]:
+        attn, mlp = block.attn, block.mlp
+        total += linear_flops(attn.qkv, length) + linear_flops(attn.proj, length)
+        total += attention_flops(length, length, attn.proj.in_features)
+        total += linear_flops(mlp.fc1, length) + linear_flops(mlp.fc2, length)
+        if block.skip_linear is not None:
+            total += linear_flops(block.skip_linear, length)
+    return total + model.head.flops(n, model.codebook_size)
 
 
 def _init_weights(m: nn.Module) -> None:

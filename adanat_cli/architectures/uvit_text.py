@@ -18,8 +18,8 @@ import torch
 from torch import nn
 
 from ..errors import ConversionError, UsageError
-from .base import Backbone, BackboneOutput, attention_flops, linear_flops
-from .uvit import Block, Embedding, MLMHead, _init_weights
+from .base import Backbone, BackboneOutput, linear_flops
+from .uvit import Embedding, _init_weights, add_trunk, run_trunk, trunk_flops
 
 
 class UViTText(Backbone):
@@ -49,40 +49,21 @@ class UViTText(Backbone):
         context_length: int = 77,
     ):
         super().__init__(codebook_size=codebook_size, grid=(grid_size, grid_size), num_classes=0, feature_dim=dim)
-        self.skip = skip
         self.context_dim = context_dim
         self.context_length = context_length
 
-        hidden = int(dim * mlp_ratio)
         # dropout only on the image-token embedding, as in the public model (train only)
         self.token_emb = Embedding(codebook_size + 1, dim, grid_size * grid_size, dropout)
         self.context_embed = nn.Linear(context_dim, dim)
-        self.in_blocks = nn.ModuleList(
-            [Block(dim, num_heads, hidden, qkv_bias) for _ in range(depth // 2)]
-        )
-        self.mid_block = Block(dim, num_heads, hidden, qkv_bias)
-        self.out_blocks = nn.ModuleList(
-            [Block(dim, num_heads, hidden, qkv_bias, skip=skip) for _ in range(depth // 2)]
-        )
-        self.norm = nn.LayerNorm(dim)
-        self.head = MLMHead(dim, codebook_size + 1)
+        add_trunk(self, codebook_size, dim, depth, num_heads, int(dim * mlp_ratio), qkv_bias, skip)
         self.apply(_init_weights)
 
     def forward_flops(self, mask: torch.Tensor, prev_mask: torch.Tensor | None = None) -> torch.Tensor:
         """The context projection on L tokens, every one of the N + L tokens through every block,
         then the head on the N image tokens."""
         batch, n = mask.shape
-        context = self.context_length
-        length = n + context
-        total = linear_flops(self.context_embed, context)
-        for block in [*self.in_blocks, self.mid_block, *self.out_blocks]:
-            attn, mlp = block.attn, block.mlp
-            total += linear_flops(attn.qkv, length) + linear_flops(attn.proj, length)
-            total += attention_flops(length, length, attn.proj.in_features)
-            total += linear_flops(mlp.fc1, length) + linear_flops(mlp.fc2, length)
-            if block.skip_linear is not None:
-                total += linear_flops(block.skip_linear, length)
-        total += self.head.flops(n, self.codebook_size)
+        total = linear_flops(self.context_embed, self.context_length)
+        total += trunk_flops(self, n, prefix=self.context_length)
         return torch.full((batch,), total, dtype=torch.int64)
 
     def forward(self, tokens: torch.Tensor, cond: torch.Tensor, cache: object = None) -> BackboneOutput:
@@ -94,22 +75,7 @@ class UViTText(Backbone):
         x = self.token_emb(tokens)  # (B, N, D)
         # contexts arrive in the text encoder's dtype; under autocast the linear recasts them anyway
         c = self.context_embed(cond.to(self.context_embed.weight.dtype))  # (B, L, D)
-        context = c.shape[1]
-        x = torch.cat([c.to(x.dtype), x], dim=1)  # (B, L + N, D)
-
-        skips = []
-        for block in self.in_blocks:
-            x = block(x)
-            skips.append(x)
-        x = self.mid_block(x)
-        for block in self.out_blocks:
-            x = block(x, skips.pop() if self.skip else None)
-
-        features = self.norm(x)[:, context:]  # (B, N, D): context tokens dropped
-        # the public model reads the table detached: the head does not train the embeddings
-        table = self.token_emb.word.weight.detach()  # (codebook_size + 1, D)
-        logits = self.head(features, table, self.codebook_size)  # (B, N, codebook_size)
-        return BackboneOutput(logits, features, None)
+        return run_trunk(self, torch.cat([c.to(x.dtype), x], dim=1), prefix=c.shape[1])  # (B, L + N, D) in
 
     @classmethod
     def infer_config(cls, state_dict: Mapping[str, torch.Tensor], num_heads: int = 16,

@@ -304,11 +304,15 @@ class MaskedTokenTrainer:
         return loss.item(), cache is not None
 
 
-def train_backbone(codes: torch.Tensor, labels: torch.Tensor, budget: Budget, seed: int) -> UViT:
-    """MaskGIT training of the class-conditional U-ViT; returns the EMA weights."""
+def train_backbone(codes: torch.Tensor, labels: torch.Tensor, budget: Budget, seed: int,
+                   model_cls: type = UViT, config: dict[str, Any] | None = None, null: Any = None) -> nn.Module:
+    """MaskGIT training of a backbone (default: the class-conditional U-ViT) on ``codes`` with
+    conditions ``labels`` (class ids, or text contexts with ``null`` the empty prompt's); ``budget``
+    gives ``backbone_steps``, ``backbone_batch`` and ``backbone_warmup``. Returns the EMA weights."""
+    config = BACKBONE_CONFIG if config is None else config
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    trainer = MaskedTokenTrainer(UViT(**BACKBONE_CONFIG), UViT, BACKBONE_CONFIG)
+    trainer = MaskedTokenTrainer(model_cls(**config), model_cls, config, null=null)
     for step in range(budget.backbone_steps):
         lr = cosine_lr(step, budget.backbone_steps, 1e-3, budget.backbone_warmup)
         loss, _ = trainer.step(codes, labels, budget.backbone_batch, lr, step, gen)

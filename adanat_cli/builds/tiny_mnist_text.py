@@ -38,7 +38,7 @@ from torch import nn
 
 from ..architectures.clip_text import CLIPText
 from ..architectures.uvit_text import UViTText
-from ..data.captions import alignment, caption_dataset, fit_thresholds, measure_attributes, parse_caption
+from ..data.captions import WORDS, alignment, caption_dataset, fit_thresholds, measure_attributes, parse_caption
 from ..data.sources import mnist5k
 from ..engine.sampling import generate_images
 from ..errors import run_script
@@ -48,7 +48,7 @@ from ..metrics.frechet import feature_stats, frechet_distance
 from ..models.bundle import ModelBundle, add_to_bundle, load_bundle, read_bundle_config, save_bundle
 from ..models.resolve import BUILTIN_DIR
 from ..schedulers.build import build_scheduler
-from .tiny_mnist import NUM_THREADS, MaskedTokenTrainer, cosine_lr, encode_all, random_shift
+from .tiny_mnist import NUM_THREADS, cosine_lr, encode_all, random_shift, train_backbone
 
 DEFAULT_OUT = BUILTIN_DIR / "tiny-mnist-text"
 DEFAULT_SOURCE = BUILTIN_DIR / "tiny-mnist"
@@ -188,19 +188,6 @@ def contexts_of(encoder: CLIPText, captions: list[str]) -> torch.Tensor:
     return table[torch.tensor([position[c] for c in captions])]
 
 
-def train_backbone(codes: torch.Tensor, contexts: torch.Tensor, null: torch.Tensor, budget: Budget,
-                   seed: int) -> UViTText:
-    torch.manual_seed(seed)
-    gen = torch.Generator().manual_seed(seed)
-    trainer = MaskedTokenTrainer(UViTText(**BACKBONE_CONFIG), UViTText, BACKBONE_CONFIG, null=null)
-    for step in range(budget.backbone_steps):
-        lr = cosine_lr(step, budget.backbone_steps, 1e-3, budget.backbone_warmup)
-        loss, _ = trainer.step(codes, contexts, budget.backbone_batch, lr, step, gen)
-        if (step + 1) % 250 == 0:
-            log(f"backbone step {step + 1}/{budget.backbone_steps}: loss {loss:.4f}")
-    return trainer.ema.eval()
-
-
 # ---------------------------------------------------------------------------------------- tune
 def evaluate_captions(bundle: ModelBundle, classifier: DigitClassifier, mu: torch.Tensor, sigma: torch.Tensor,
                       thresholds: dict, captions: list[str], scheduler_config: dict[str, Any], steps: int,
@@ -277,7 +264,7 @@ def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) 
     codes = torch.cat([encode_all(tok, v) for v in views]).flatten(1)  # (M, 49), view-major like captions
     contexts = contexts_of(encoder, captions)
     null = encoder.encode([""]).context[0]
-    backbone = train_backbone(codes, contexts, null, budget, SEEDS["backbone"])
+    backbone = train_backbone(codes, contexts, budget, SEEDS["backbone"], UViTText, BACKBONE_CONFIG, null=null)
     times["backbone"] = time.perf_counter() - t0
     log(f"stage backbone: {times['backbone']:.1f} s ({codes.shape[0]} token grids)")
 
@@ -313,7 +300,8 @@ def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) 
     }
     extra_config = {key: parent_config[key] for key in ("classifier", "fid_stats")}
     extra_config["evaluation"] = {**parent_config["evaluation"], "captions": EVAL_CAPTIONS}
-    extra_config["caption_attributes"] = {"thresholds": thresholds, "words": "adanat_cli.data.captions.WORDS"}
+    # the words below / above each class's threshold (data.captions.WORDS), for a reader of config.json
+    extra_config["caption_attributes"] = {"thresholds": thresholds, "words": {a: list(w) for a, w in WORDS.items()}}
     path = save_bundle(out, NAME, backbone, tok, [], recommended=recommended, provenance=provenance,
                        overwrite=overwrite, extras=extras, extra_config=extra_config, text_encoder=encoder)
     copies = {EVAL_CAPTIONS: _text_file(out.parent / f".{out.name}-captions.txt", eval_captions)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from ..engine.conditioning import is_text_model
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
 from ..errors import UsageError, note_batch_size
@@ -67,6 +68,9 @@ def search_schedule_command(
     torch_device = pick_device(device)
     precision = pick_precision(precision, torch_device)
     bundle = load_model(model or default_model(), device=torch_device)
+    if is_text_model(bundle.backbone):
+        raise UsageError(f"search-schedule searches over classes; '{bundle.name}' is text-conditioned, which it "
+                         "does not support yet (train a policy with `adanat train-policy --captions` instead)")
     classes = list(range(bundle.backbone.num_classes))
     check_request(bundle, classes, steps, num, batch_size, seed)
     note_batch_size(batch_size)

@@ -127,6 +127,9 @@ def train_policy_command(
     if torch_device.type == "cuda" and torch_device.index is None and shard.num_processes > 1:
         torch_device = torch.device("cuda", shard.local_index)  # one GPU per process, as DDP expects
     bundle = load_model(model or default_model(), device=torch_device)
+    text = is_text_model(bundle.backbone)
+    if captions is not None and not text:
+        resolve_captions(bundle, captions)  # one clear error: captions are for text-conditioned models
     resumed = saved_settings(out) if resume and out is not None else None
     if steps is None and resumed:
         steps = resumed.get("steps")  # resuming a named run: its own T
@@ -157,7 +160,6 @@ def train_policy_command(
     source_images = data or bundle.evaluation.get("real")
     if source_images is None:
         raise UsageError("no real images: pass --data (mnist5k or an image folder)")
-    text = is_text_model(bundle.backbone)
     prompts, real_captions, caption_source = None, None, None
     if text:
         own = out / CAPTIONS_FILE
@@ -169,8 +171,6 @@ def train_policy_command(
                                                            settings.seed)
         labels = torch.zeros(len(images), dtype=torch.long)  # unused: the real captions condition them
     else:
-        if captions is not None:
-            resolve_captions(bundle, captions)  # one clear error: captions are for text models
         images, labels = load_real_images(source_images, bundle.backbone.num_classes, bundle.image_size)
     try:  # built before the run folder is touched: a bad setting leaves nothing behind
         trainer = PolicyTrainer(bundle, settings, images, labels, out, torch_device, shard,

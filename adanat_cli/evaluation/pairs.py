@@ -89,7 +89,11 @@ class BatchResult:
 
 
 def comparison_labels(classes: Sequence[int] | Sequence[str], num: int) -> list:
-    """``num`` conditions cycling through ``classes`` (class ids, or a text model's captions)."""
+    """``num`` conditions cycling through ``classes`` (class ids, or a text model's captions). Fewer
+    images than captions take captions spread evenly over the file, not its first lines: a caption
+    file is often in the order of its source (tiny-mnist-text's follows the digits, class by class)."""
+    if 0 < num < len(classes) and isinstance(classes[0], str):
+        return [classes[(i * len(classes)) // num] for i in range(num)]
     return [classes[i % len(classes)] for i in range(num)]
 
 

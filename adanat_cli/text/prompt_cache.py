@@ -3,7 +3,9 @@
 Sampling and policy training see the same captions (and the empty prompt, the classifier-free-guidance
 null) over and over; ``PromptEmbedder.embed`` sends only prompts it has not seen to the encoder and
 keeps their embeddings on the CPU in float32, least recently used dropped first beyond
-``max_entries``.
+``max_entries``. Each new prompt is encoded on its own: an encoder's output moves in the last bits
+with the batch it runs in, and a prompt's embedding, hence its images, must not depend on which other
+prompts came with it.
 """
 
 from __future__ import annotations
@@ -34,11 +36,10 @@ class PromptEmbedder:
     def _rows(self, prompts: list[str]) -> list[tuple[torch.Tensor, torch.Tensor]]:
         fresh = list(dict.fromkeys(p for p in prompts if p not in self._cache))  # each new prompt once
         found: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
-        if fresh:
-            out = self.encoder.encode(fresh)
-            self.encoded += len(fresh)
-            context, pooled = out.context.float().cpu().clone(), out.pooled.float().cpu().clone()
-            found = {p: (context[i].clone(), pooled[i].clone()) for i, p in enumerate(fresh)}
+        for prompt in fresh:
+            out = self.encoder.encode([prompt])
+            self.encoded += 1
+            found[prompt] = (out.context[0].float().cpu().clone(), out.pooled[0].float().cpu().clone())
         rows = []
         for prompt in prompts:
             row = found.get(prompt)

@@ -166,8 +166,7 @@ class PolicyTrainer:
                 raise UsageError(f"model '{bundle.name}' is text-conditioned: training needs captions (--captions)")
             if real_captions is None or len(real_captions) != len(real_images):
                 raise UsageError(f"model '{bundle.name}' is text-conditioned: its real images need one caption each")
-            real_labels = self.canonical_pooled(real_captions)
-            self.warm_prompts(captions)
+            real_labels = self.pooled(list(real_captions))
         elif captions is not None:
             raise UsageError(f"--captions: model '{bundle.name}' is class-conditional; captions are for "
                              "text-conditioned models")
@@ -205,28 +204,10 @@ class PolicyTrainer:
         self.last_evaluation: PairResult | None = None
         self.alignment_classifier: nn.Module | None = None  # a text model's, for caption alignment
 
-    def canonical_pooled(self, prompts: list[str]) -> torch.Tensor:
-        """Pooled text embeddings (B, P) of ``prompts`` computed the same way whatever came before: each
-        distinct prompt once, in sorted order and fixed chunks, past the prompt cache. (A text
-        encoder's numbers can differ in the last bit with the batch a prompt is encoded in.)"""
-        distinct = sorted(set(prompts))
-        table = torch.cat([self.bundle.text_encoder.encode(distinct[i:i + EMBED_CHUNK]).pooled.float().cpu()
-                           for i in range(0, len(distinct), EMBED_CHUNK)])
-        row = {prompt: i for i, prompt in enumerate(distinct)}
-        return table[torch.tensor([row[p] for p in prompts], dtype=torch.long)]
-
-    def warm_prompts(self, captions: list[str]) -> None:
-        """Encode the run's captions into the prompt cache before any rollout, sorted and in fixed
-        chunks, so that every later use (rollouts, rewards, evaluations) reads the same numbers and a
-        resumed run continues exactly. Beyond the cache's capacity the captions are encoded as they
-        come, and a resumed run matches an uninterrupted one only to the last bit of the embeddings."""
-        distinct = sorted(set(captions))
-        if len(distinct) <= self.bundle.prompts.max_entries:
-            for i in range(0, len(distinct), EMBED_CHUNK):
-                self.bundle.prompts.embed(distinct[i:i + EMBED_CHUNK])
-
     def pooled(self, prompts: list[str]) -> torch.Tensor:
-        """The prompts' pooled text embeddings (B, P), float32 on the CPU (cached per prompt)."""
+        """The prompts' pooled text embeddings (B, P), float32 on the CPU (cached per prompt; each prompt
+        is encoded on its own, so the numbers do not depend on what came before and a resumed run
+        continues exactly)."""
         chunks = [self.bundle.prompts.embed(prompts[i:i + EMBED_CHUNK]).pooled.float().cpu()
                   for i in range(0, len(prompts), EMBED_CHUNK)]
         return torch.cat(chunks) if chunks else torch.zeros(0, self.bundle.text_encoder.pooled_dim)
