@@ -434,6 +434,22 @@ def _build(out: Path, quick: bool, overwrite: bool, threads: int) -> Path:
     return path
 
 
+def derived_build_main(argv: list[str] | None, module: str, doc: str, default_out: Path, default_source: Path,
+                       build_fn: Callable[..., Path]) -> int:
+    """The command line of a build that starts from the tiny-mnist bundle (``tiny_mnist_enat``,
+    ``tiny_mnist_text``): ``--out``, ``--source``, ``--quick``, ``--overwrite``, ``--threads``."""
+    parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n")[0])
+    parser.add_argument("--out", type=Path, default=default_out, help=f"bundle folder (default {default_out})")
+    parser.add_argument("--source", type=Path, default=default_source,
+                        help="the tiny-mnist bundle whose tokenizer, classifier and statistics are reused")
+    parser.add_argument("--quick", action="store_true", help="a handful of steps per stage (tests)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
+    parser.add_argument("--threads", type=int, default=None, help=f"CPU threads (default {NUM_THREADS})")
+    args = parser.parse_args(argv)
+    return run_script(lambda: build_fn(args.out, args.source, quick=args.quick, overwrite=args.overwrite,
+                                       threads=args.threads))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m adanat_cli.builds.tiny_mnist", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"bundle folder (default {DEFAULT_OUT})")

@@ -15,7 +15,6 @@ bundle. ``--quick`` trains for a handful of steps (for the test suite).
 
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 import time
@@ -26,13 +25,13 @@ import torch
 
 from ..architectures.enat import ENAT
 from ..data.sources import mnist5k
-from ..errors import run_script
 from ..io import ensure_writable
 from ..metrics.digit_classifier import load_classifier, load_fid_stats
 from ..models.bundle import ModelBundle, load_bundle, save_bundle
 from ..models.resolve import BUILTIN_DIR
 from .tiny_mnist import (
     CLASSES,
+    derived_build_main,
     NUM_THREADS,
     SEEDS,
     MaskedTokenTrainer,
@@ -178,17 +177,7 @@ def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adanat_cli.builds.tiny_mnist_enat",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"bundle folder (default {DEFAULT_OUT})")
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
-                        help="the tiny-mnist bundle whose tokenizer, classifier and statistics are reused")
-    parser.add_argument("--quick", action="store_true", help="a handful of steps (tests)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
-    parser.add_argument("--threads", type=int, default=None, help=f"CPU threads (default {NUM_THREADS})")
-    args = parser.parse_args(argv)
-    return run_script(lambda: build(args.out, args.source, quick=args.quick, overwrite=args.overwrite,
-                                    threads=args.threads))
+    return derived_build_main(argv, "adanat_cli.builds.tiny_mnist_enat", __doc__, DEFAULT_OUT, DEFAULT_SOURCE, build)
 
 
 if __name__ == "__main__":

@@ -24,7 +24,6 @@ when no captions are given. ``--quick`` trains every stage for a handful of step
 
 from __future__ import annotations
 
-import argparse
 import platform
 import sys
 import time
@@ -41,14 +40,13 @@ from ..architectures.uvit_text import UViTText
 from ..data.captions import WORDS, alignment, caption_dataset, fit_thresholds, measure_attributes, parse_caption
 from ..data.sources import mnist5k
 from ..engine.sampling import generate_images
-from ..errors import run_script
 from ..io import ensure_writable, write_text_atomic
 from ..metrics.digit_classifier import DigitClassifier, load_classifier, load_fid_stats
 from ..metrics.frechet import feature_stats, frechet_distance
 from ..models.bundle import ModelBundle, add_to_bundle, load_bundle, read_bundle_config, save_bundle
 from ..models.resolve import BUILTIN_DIR
 from ..schedulers.build import build_scheduler
-from .tiny_mnist import NUM_THREADS, cosine_lr, encode_all, random_shift, train_backbone
+from .tiny_mnist import NUM_THREADS, cosine_lr, derived_build_main, encode_all, random_shift, train_backbone
 
 DEFAULT_OUT = BUILTIN_DIR / "tiny-mnist-text"
 DEFAULT_SOURCE = BUILTIN_DIR / "tiny-mnist"
@@ -321,17 +319,7 @@ def _text_file(path: Path, lines: list[str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m adanat_cli.builds.tiny_mnist_text",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"bundle folder (default {DEFAULT_OUT})")
-    parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE,
-                        help="the tiny-mnist bundle whose tokenizer, classifier and statistics are reused")
-    parser.add_argument("--quick", action="store_true", help="a handful of steps per stage (tests)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
-    parser.add_argument("--threads", type=int, default=None, help=f"CPU threads (default {NUM_THREADS})")
-    args = parser.parse_args(argv)
-    return run_script(lambda: build(args.out, args.source, quick=args.quick, overwrite=args.overwrite,
-                                    threads=args.threads))
+    return derived_build_main(argv, "adanat_cli.builds.tiny_mnist_text", __doc__, DEFAULT_OUT, DEFAULT_SOURCE, build)
 
 
 if __name__ == "__main__":
