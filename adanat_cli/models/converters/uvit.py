@@ -106,10 +106,17 @@ def infer_uvit_config(state_dict: Mapping[str, torch.Tensor], num_heads: int = 8
     """The public config from key shapes. Heads are invisible in shapes: AutoNAT-L / AdaNAT-L use 8
     (``num_heads: 8`` in ImprovedNAT ``configs/AutoNAT_L.yaml`` and AdaNAT ``imagenet_256_AdaNAT_L.yaml``)."""
     sd = unwrap(state_dict)
+    require_keys(sd, ["context_embed.word_embeddings.weight"], _WHAT)
+    return {**trunk_config(sd, num_heads, _WHAT), "num_classes": sd["context_embed.word_embeddings.weight"].shape[0]}
+
+
+def trunk_config(sd: Mapping[str, torch.Tensor], num_heads: int, what: str) -> dict:
+    """The official U-ViT kwargs both U-ViTs (class and text) read from the same key shapes: the grid,
+    the codebook, the width, the depth, the MLP ratio, the qkv bias and the long skips."""
     require_keys(sd, ["token_emb.word_embeddings.weight", "token_emb.position_embeddings.weight",
-                      "context_embed.word_embeddings.weight", "mid_block.mlp.fc1.weight"], _WHAT)
+                      "mid_block.mlp.fc1.weight"], what)
     vocab, dim = sd["token_emb.word_embeddings.weight"].shape
-    side = square_side(sd["token_emb.position_embeddings.weight"].shape[0], _WHAT)
+    side = square_side(sd["token_emb.position_embeddings.weight"].shape[0], what)
     in_blocks = {k.split(".")[1] for k in sd if k.startswith("in_blocks.")}
     ratio = sd["mid_block.mlp.fc1.weight"].shape[0] / dim
     return {
@@ -120,7 +127,6 @@ def infer_uvit_config(state_dict: Mapping[str, torch.Tensor], num_heads: int = 8
         "num_heads": num_heads,
         "mlp_ratio": int(ratio) if ratio.is_integer() else ratio,
         "qkv_bias": "mid_block.attn.qkv.bias" in sd,
-        "num_classes": sd["context_embed.word_embeddings.weight"].shape[0],
         "skip": "out_blocks.0.skip_linear.weight" in sd,
     }
 

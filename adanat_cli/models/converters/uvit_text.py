@@ -15,8 +15,8 @@ import torch
 
 from ...architectures.uvit_text import UViTText
 from ...errors import ConversionError
-from .strict import assign_strict, require_keys, square_side
-from .uvit import PrefixRules, require, unwrap
+from .strict import assign_strict, require_keys
+from .uvit import PrefixRules, require, trunk_config, unwrap
 
 _RULES = PrefixRules([
     ("token_emb.word_embeddings.", "token_emb.word."),
@@ -72,23 +72,11 @@ def infer_uvit_t2i_config(state_dict: Mapping[str, torch.Tensor], num_heads: int
     """The public config from key shapes. Heads and the context length are invisible in shapes:
     MUSE's CC3M model (AdaNAT ``cc3m_AdaNAT_muse.yaml``) uses 16 heads and 77 CLIP tokens."""
     sd = unwrap(_without_position_ids(state_dict))
-    require_keys(sd, ["token_emb.word_embeddings.weight", "token_emb.position_embeddings.weight",
-                      "context_embed.weight", "mid_block.mlp.fc1.weight"], _WHAT)
-    vocab, dim = sd["token_emb.word_embeddings.weight"].shape
-    side = square_side(sd["token_emb.position_embeddings.weight"].shape[0], _WHAT)
-    in_blocks = {k.split(".")[1] for k in sd if k.startswith("in_blocks.")}
-    ratio = sd["mid_block.mlp.fc1.weight"].shape[0] / dim
+    require_keys(sd, ["context_embed.weight"], _WHAT)
     return {
-        "img_size": side,
-        "codebook_size": vocab - 1,
-        "embed_dim": dim,
-        "depth": 2 * len(in_blocks),
-        "num_heads": num_heads,
-        "mlp_ratio": int(ratio) if ratio.is_integer() else ratio,
-        "qkv_bias": "mid_block.attn.qkv.bias" in sd,
+        **trunk_config(sd, num_heads, _WHAT),
         "clip_dim": sd["context_embed.weight"].shape[1],
         "num_clip_token": num_clip_token,
-        "skip": "out_blocks.0.skip_linear.weight" in sd,
         "num_classes": None,
     }
 
