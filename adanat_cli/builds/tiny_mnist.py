@@ -27,7 +27,8 @@ import math
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -356,12 +357,19 @@ def build(out: Path, quick: bool = False, overwrite: bool = False) -> Path:
     """Run every stage and write the bundle folder ``out``."""
     ensure_writable(Path(out), overwrite)  # fail before training, not after
     threads = 1 if quick else NUM_THREADS
-    previous_threads = torch.get_num_threads()
+    with cpu_threads(threads):
+        return _build(Path(out), quick, overwrite, threads)
+
+
+@contextmanager
+def cpu_threads(threads: int) -> Iterator[None]:
+    """torch's CPU threads set to ``threads`` for a build, and put back afterwards."""
+    previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        return _build(Path(out), quick, overwrite, threads)
+        yield
     finally:
-        torch.set_num_threads(previous_threads)
+        torch.set_num_threads(previous)
 
 
 def _build(out: Path, quick: bool, overwrite: bool, threads: int) -> Path:

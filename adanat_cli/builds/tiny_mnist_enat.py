@@ -31,6 +31,7 @@ from ..models.bundle import ModelBundle, load_bundle, save_bundle
 from ..models.resolve import BUILTIN_DIR
 from .tiny_mnist import (
     CLASSES,
+    cpu_threads,
     derived_build_main,
     NUM_THREADS,
     SEEDS,
@@ -112,12 +113,8 @@ def build(out: Path, source: Path = DEFAULT_SOURCE, quick: bool = False, overwri
     2 for the full build, 1 for ``quick``)."""
     ensure_writable(Path(out), overwrite)  # fail before training, not after
     threads = threads or (1 if quick else NUM_THREADS)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with cpu_threads(threads):
         return _build(Path(out), Path(source), quick, overwrite, threads)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) -> Path:

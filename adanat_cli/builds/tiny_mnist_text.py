@@ -46,7 +46,7 @@ from ..metrics.frechet import feature_stats, frechet_distance
 from ..models.bundle import ModelBundle, add_to_bundle, load_bundle, read_bundle_config, save_bundle
 from ..models.resolve import BUILTIN_DIR
 from ..schedulers.build import build_scheduler
-from .tiny_mnist import NUM_THREADS, cosine_lr, derived_build_main, encode_all, random_shift, train_backbone
+from .tiny_mnist import NUM_THREADS, cosine_lr, cpu_threads, derived_build_main, encode_all, random_shift, train_backbone
 
 DEFAULT_OUT = BUILTIN_DIR / "tiny-mnist-text"
 DEFAULT_SOURCE = BUILTIN_DIR / "tiny-mnist"
@@ -217,12 +217,8 @@ def build(out: Path, source: Path = DEFAULT_SOURCE, quick: bool = False, overwri
           threads: int | None = None) -> Path:
     ensure_writable(Path(out), overwrite)  # fail before training, not after
     threads = threads or (1 if quick else NUM_THREADS)
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
+    with cpu_threads(threads):
         return _build(Path(out), Path(source), quick, overwrite, threads)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) -> Path:
