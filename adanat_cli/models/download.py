@@ -27,13 +27,13 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import BundleError, ConversionError, NotFoundError, UsageError
+from ..errors import BundleError, ConversionError, UsageError
 from .bundle import read_bundle_config
 from .cache import bundles_root, find_converted, hub_cache_dir, hub_offline, verify
 from .converters.policy import policy_from_official
 from .drive import drive_cache_path, fetch_drive, is_drive_file
 from .formats import import_model
-from .hub_text import TextEncoderSource, fetch_text_encoder
+from .hub_text import TextEncoderSource, fetch_text_encoder, hub_file
 from .ship import add_official_policy
 from .zoo import ZooEntry, ZooFile, zoo_entries, zoo_entry
 
@@ -52,38 +52,10 @@ def cached_path(file: ZooFile, cache_dir: str | Path | None = None, revision: st
 def fetch(entry: ZooEntry, file: ZooFile, cache_dir: str | Path | None = None,
           revision: str | None = None, token: str | None = None) -> Path:
     """One Hub file of ``entry`` as a local path (downloaded, or from the cache when offline)."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        HfHubHTTPError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    where = f"{file.repo_id}/{file.filename}"
     cache = hub_cache_dir(cache_dir)
-    offline = hub_offline()
-    try:
-        path = Path(hf_hub_download(file.repo_id, file.filename, revision=revision or file.revision,
-                                    cache_dir=cache, token=token, local_files_only=offline))
-    except LocalEntryNotFoundError:
-        why = "HF_HUB_OFFLINE is set" if offline else "the Hub cannot be reached"
-        raise NotFoundError(
-            f"{where} is not in the cache {cache} and {why}: run `adanat download {entry.name}` with "
-            "network access (or import local files with `adanat import`)"
-        ) from None
-    except GatedRepoError:
-        raise NotFoundError(f"{file.repo_id} is gated: accept its terms on the Hub and set HF_TOKEN") from None
-    except RepositoryNotFoundError:
-        raise NotFoundError(f"Hub repo {file.repo_id} not found (or private: set HF_TOKEN)") from None
-    except RevisionNotFoundError:
-        raise NotFoundError(f"revision '{revision or file.revision}' not found in {file.repo_id}") from None
-    except EntryNotFoundError:
-        raise NotFoundError(f"{where} not found on the Hub") from None
-    except HfHubHTTPError as err:
-        raise NotFoundError(f"downloading {where} failed ({str(err).splitlines()[0]})") from None
+    hint = (f"run `adanat download {entry.name}` with network access (or import local files with "
+            "`adanat import`)")
+    path = hub_file(file.repo_id, file.filename, revision or file.revision, cache, token, hub_offline(), hint)
     verify(file, path)
     return path
 

@@ -225,42 +225,54 @@ class _HubFiles:
         return self.revision
 
     def get(self, filename: str, required: bool = False) -> Path | None:
-        # huggingface_hub is imported on first use (a heavy third-party dependency), as in models.download
-        from huggingface_hub import hf_hub_download
-        from huggingface_hub.errors import (
-            EntryNotFoundError,
-            GatedRepoError,
-            HfHubHTTPError,
-            LocalEntryNotFoundError,
-            RepositoryNotFoundError,
-            RevisionNotFoundError,
-        )
-
         where = f"{self.repo_id}/{filename}"
         if required and not self.offline:  # an optional file is named once found (most repos lack some)
             self.on_progress(f"fetching {where}")
-        try:
-            path = Path(hf_hub_download(self.repo_id, filename, revision=self.revision, cache_dir=self.cache,
-                                        token=self.token, local_files_only=self.offline))
-        except LocalEntryNotFoundError:
-            if not required:
-                return None
-            why = "HF_HUB_OFFLINE is set" if self.offline else "the Hub cannot be reached"
-            hint = f": {self.retry_hint}" if self.retry_hint else ""
-            raise NotFoundError(f"{where} is not in the cache {self.cache} and {why}{hint}") from None
-        except GatedRepoError:
-            raise NotFoundError(f"{self.repo_id} is gated: accept its terms on the Hub and set HF_TOKEN") from None
-        except RepositoryNotFoundError:
-            raise NotFoundError(f"Hub repo {self.repo_id} not found (or private: set HF_TOKEN)") from None
-        except RevisionNotFoundError:
-            raise NotFoundError(f"revision '{self.revision}' not found in {self.repo_id}") from None
-        except EntryNotFoundError:
-            if not required:
-                return None
-            raise NotFoundError(f"{where} not found on the Hub") from None
-        except HfHubHTTPError as err:
-            raise NotFoundError(f"downloading {where} failed ({str(err).splitlines()[0]})") from None
+        path = hub_file(self.repo_id, filename, self.revision, self.cache, self.token, self.offline,
+                        self.retry_hint, required)
+        if path is None:
+            return None
         if not required and not self.offline:
             self.on_progress(f"fetched {where}")
         self.fetched.append(filename)
         return path
+
+
+def hub_file(repo_id: str, filename: str, revision: str | None, cache: Path, token: str | None, offline: bool,
+             retry_hint: str = "", required: bool = True) -> Path | None:
+    """``hf_hub_download`` of one file (from the cache only when ``offline``), every Hub failure one
+    ``NotFoundError`` line; an optional file (``required=False``) that does not exist is None.
+    ``retry_hint`` ends the message of a file that is neither cached nor reachable."""
+    # huggingface_hub is imported on first use (a heavy third-party dependency)
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        HfHubHTTPError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = f"{repo_id}/{filename}"
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=revision, cache_dir=cache, token=token,
+                                    local_files_only=offline))
+    except LocalEntryNotFoundError:
+        if not required:
+            return None
+        why = "HF_HUB_OFFLINE is set" if offline else "the Hub cannot be reached"
+        hint = f": {retry_hint}" if retry_hint else ""
+        raise NotFoundError(f"{where} is not in the cache {cache} and {why}{hint}") from None
+    except GatedRepoError:
+        raise NotFoundError(f"{repo_id} is gated: accept its terms on the Hub and set HF_TOKEN") from None
+    except RepositoryNotFoundError:
+        raise NotFoundError(f"Hub repo {repo_id} not found (or private: set HF_TOKEN)") from None
+    except RevisionNotFoundError:
+        raise NotFoundError(f"revision '{revision}' not found in {repo_id}") from None
+    except EntryNotFoundError:
+        if not required:
+            return None
+        raise NotFoundError(f"{where} not found on the Hub") from None
+    except HfHubHTTPError as err:
+        raise NotFoundError(f"downloading {where} failed ({str(err).splitlines()[0]})") from None
