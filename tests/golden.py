@@ -8,10 +8,13 @@ originals when those are present beside the repository.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
 import pytest
+from safetensors import safe_open
+from safetensors.torch import load_file
 
 BUNDLED = Path(__file__).resolve().parent / "golden"
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "golden"
@@ -23,3 +26,16 @@ def golden_file(name: str) -> Path:
     if not path.is_file():
         pytest.fail(f"golden file {path} not found (ADANAT_GOLDEN={os.environ.get('ADANAT_GOLDEN', 'unset')})")
     return path
+
+
+def load_golden(name: str) -> tuple[dict, dict, dict, dict]:
+    """(config, state dict, inputs, outputs) of ``tests/golden/<name>.safetensors``."""
+    path = golden_file(f"{name}.safetensors")
+    with safe_open(str(path), "pt") as f:
+        config = json.loads(f.metadata()["config"])
+    tensors = load_file(str(path))
+
+    def group(prefix: str) -> dict:
+        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+
+    return config, group("state_dict."), group("input."), group("output.")

@@ -10,28 +10,14 @@ import json
 
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from adanat_cli.models.converters.maskgit import maskgit_from_official
 from adanat_cli.models.converters.uvit import uvit_from_official
 
-from .golden import golden_file
+from .golden import load_golden
 
 ATOL = 1e-5
-
-
-def load_golden(name: str) -> tuple[dict, dict, dict, dict]:
-    path = golden_file(f"{name}.safetensors")
-    with safe_open(str(path), "pt") as f:
-        config = json.loads(f.metadata()["config"])
-    tensors = load_file(str(path))
-
-    def group(prefix: str) -> dict:
-        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-    return config, group("state_dict."), group("input."), group("output.")
 
 
 def uvit_case():

@@ -11,8 +11,6 @@ import json
 
 import pytest
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from adanat_cli.architectures.base import attention_flops
@@ -29,7 +27,7 @@ from adanat_cli.models.converters.uvit_text import (
 )
 from adanat_cli.models.formats import format_names
 
-from .golden import golden_file
+from .golden import golden_file, load_golden
 
 ATOL = 1e-5
 MANIFEST = "muse_cc3m_t2i_uvit_nnet_ema(cc3m-285000)"
@@ -38,21 +36,9 @@ CC3M = {"img_size": 16, "codebook_size": 1024, "embed_dim": 1152, "depth": 28, "
         "qkv_bias": False, "clip_dim": 1280, "num_clip_token": 77, "skip": True, "num_classes": None}
 
 
-def load_golden() -> tuple[dict, dict, dict, dict]:
-    path = golden_file("uvit_t2i_small.safetensors")
-    with safe_open(str(path), "pt") as f:
-        config = json.loads(f.metadata()["config"])
-    tensors = load_file(str(path))
-
-    def group(prefix: str) -> dict:
-        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-    return config, group("state_dict."), group("input."), group("output.")
-
-
 @pytest.fixture(scope="module")
 def golden():
-    return load_golden()
+    return load_golden("uvit_t2i_small")
 
 
 @pytest.fixture(scope="module")
