@@ -181,9 +181,9 @@ class _Recorder:
     def _count(self, module, args):
         self.encoded += args[0].shape[0] * args[0].shape[1]
 
-    def __call__(self, tokens, labels, cache=None):
+    def __call__(self, tokens, labels, cache=None, logit_rows=None):
         self.calls.append((bool((labels == self.model.null_class).all()), None if cache is None else cache.step))
-        return self.model(tokens, labels, cache)
+        return self.model(tokens, labels, cache, logit_rows=logit_rows)
 
     def __getattr__(self, name):
         return getattr(self.model, name)

@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 
+from adanat_cli.engine.conditioning import Conditions
 from adanat_cli.engine.loop import decode, masked_count, sample_seed
 from adanat_cli.schedulers.base import Scheduler
 from adanat_cli.schedulers.state import GenerationState, StepPlan
@@ -87,8 +88,31 @@ def test_zero_guidance_skips_the_uncond_pass_without_changing_the_result():
     backbone.calls.clear()
     computed = decode(backbone, AlwaysUncond(guidance=0.0), _labels(4), 4, seeds)
     assert torch.equal(skipped.tokens, computed.tokens)
-    assert calls_skipped == [4] * 4 and backbone.calls == [8] * 4  # one batched cond+uncond forward
+    # one batched cond+uncond forward a step; the first step's all-mask grids run once per distinct
+    # class (3 of the 4 samples) plus one shared null row
+    assert calls_skipped == [3, 4, 4, 4] and backbone.calls == [3 + 1, 8, 8, 8]
     assert skipped.nfe == 4 and computed.nfe == 8
+
+
+def test_the_first_step_runs_once_per_distinct_condition_with_the_same_result(monkeypatch):
+    """Step 0's grids are all masks: sharing its rows between samples of one class (and the null row
+    between all) changes no token, for class ids and for text contexts alike."""
+    from adanat_cli.engine import loop
+
+    backbone = toy_model(side=4)
+    labels = torch.tensor([2, 0, 2, 2, 1, 0])
+    seeds = [sample_seed(4, i) for i in range(6)]
+    shared = decode(backbone, FixedScheduler(guidance=1.5), labels, 4, seeds).tokens
+    assert backbone.calls[0] == 3 + 1
+    monkeypatch.setattr(loop, "_forward_first_step", lambda network, tokens, conditions, with_uncond: loop._forward(
+        network, tokens, conditions, with_uncond, None, torch.arange(tokens.numel())))  # every row computed
+    backbone.calls.clear()
+    alone = decode(backbone, FixedScheduler(guidance=1.5), labels, 4, seeds).tokens
+    assert backbone.calls[0] == 12 and torch.equal(shared, alone)
+
+    contexts = torch.randn(3, 2, 5)[torch.tensor([1, 1, 0, 2, 1])]
+    distinct, inverse = Conditions(contexts, torch.zeros_like(contexts)).distinct()
+    assert distinct.shape == (3, 2, 5) and torch.equal(distinct[inverse], contexts)
 
 
 def test_guidance_changes_the_samples():

@@ -158,3 +158,21 @@ def test_every_generating_command_accepts_and_applies_precision(cli, tmp_path, m
 
     result = cli("sample", "--class", "3", "--precision", "fp64", "--out", str(tmp_path / "x"))
     assert result.code == 2 and result.err.count("\n") == 1 and "fp64" in result.err
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
+                    reason="torch.compile on a CPU (Inductor) needs a C++ compiler")
+def test_a_compiled_forward_follows_its_weights_when_they_change(one_thread):
+    """Generation compiles with freezing (weights become graph constants); a weight changed afterwards
+    must not leave a graph computing with the old one."""
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.GELU(), torch.nn.Linear(16, 4)).eval()
+    x = torch.randn(3, 8)
+    forward = compiled(module)
+    with torch.inference_mode():
+        torch.testing.assert_close(forward(x), module(x))
+        with torch.no_grad():
+            module[0].weight.mul_(2.0)  # in place
+        torch.testing.assert_close(forward(x), module(x))
+        module.load_state_dict({k: torch.randn_like(v) for k, v in module.state_dict().items()}, assign=True)
+        torch.testing.assert_close(forward(x), module(x))  # new tensors

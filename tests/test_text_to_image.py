@@ -62,9 +62,9 @@ class Spy(torch.nn.Module):
         except AttributeError:
             return getattr(self.inner, name)
 
-    def forward(self, tokens, cond, cache=None):
+    def forward(self, tokens, cond, cache=None, **kwargs):
         self.seen.append(cond.clone())
-        return self.inner(tokens, cond)
+        return self.inner(tokens, cond, **kwargs)
 
 
 def test_guidance_runs_the_unconditional_branch_on_the_empty_prompts_context(text_bundle):
@@ -73,10 +73,13 @@ def test_guidance_runs_the_unconditional_branch_on_the_empty_prompts_context(tex
     text = embedder.embed(["a thick seven", "a small nine"])
     null = embedder.null().context.expand_as(text.context)
     decode(spy, CosineScheduler(guidance=3.0), Conditions(text.context, null, text.pooled), 3, [1, 2])
-    batch = spy.seen[0]
+    empty = text_bundle.text_encoder.encode([""]).context
+    first, batch = spy.seen[0], spy.seen[1]
+    # the first step's all-mask grids run once per distinct prompt, with one shared null row
+    assert first.shape[0] == 3 and torch.allclose(first[2:], empty)
     assert batch.shape[0] == 4  # cond and uncond in one forward
     assert torch.equal(batch[:2], text.context)
-    assert torch.allclose(batch[2:], text_bundle.text_encoder.encode([""]).context.expand(2, -1, -1))
+    assert torch.allclose(batch[2:], empty.expand(2, -1, -1))
 
 
 def test_the_bundle_round_trips_its_text_encoder(quick_text_bundle, text_bundle):

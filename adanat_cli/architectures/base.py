@@ -22,7 +22,9 @@ from ..configurable import Configurable
 class BackboneOutput:
     """One forward pass of a NAT backbone.
 
-    logits: (B, N, codebook_size) over the real codebook entries only (no mask column).
+    logits: (B, N, codebook_size) over the real codebook entries only (no mask column); with
+        ``logit_rows`` (M,) asked of a backbone that ``supports_logit_rows``, (M, codebook_size): the
+        head run only on those positions (flat indices into the B·N grid, row-major).
     features: (B, N, feature_dim) last-layer token features (what a learned policy reads).
     cache: backbone-specific state for the next step (ENAT reuse); None for backbones without one.
     """
@@ -42,6 +44,8 @@ class Backbone(nn.Module, Configurable):
     float contexts, the unconditional branch being the empty prompt's context).
 
     Optional, each found by the code that needs it:
+    - ``supports_logit_rows = True`` with a ``logit_rows=None`` keyword on ``forward`` (see
+      ``BackboneOutput.logits`` and ``head_rows``);
     - ``forward_flops(mask, prev_mask) -> (B,) int64``: matmul FLOPs of one forward per row (the
       GFLOPs column of ``compare``);
     - ``infer_config(state_dict, num_heads) -> dict`` (classmethod): the constructor's arguments read
@@ -51,6 +55,9 @@ class Backbone(nn.Module, Configurable):
 
     supports_cache: bool = False
     conditioning: str = "class"
+    # forward takes ``logit_rows=`` and runs its MLM head only there: sampling needs logits at the
+    # masked positions alone, and the head is a large share of a step's work at wide codebooks
+    supports_logit_rows: bool = False
 
     def __init__(self, *, codebook_size: int, grid: tuple[int, int], num_classes: int, feature_dim: int) -> None:
         super().__init__()
@@ -114,6 +121,13 @@ class Tokenizer(nn.Module, Configurable):
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """codes (B, h, w) long -> images (B, 3, h*f, w*f) in [0, 1]."""
         return self.to_unit(self.decode_raw(codes)).clamp(0.0, 1.0)
+
+
+def head_rows(features: torch.Tensor, logit_rows: torch.Tensor | None) -> torch.Tensor:
+    """features (B, N, D) -> the (M, D) rows at ``logit_rows`` (flat indices), or all of them as they are."""
+    if logit_rows is None:
+        return features
+    return features.reshape(-1, features.shape[-1]).index_select(0, logit_rows)
 
 
 def linear_flops(layer: nn.Linear, tokens: torch.Tensor | int) -> torch.Tensor | int:

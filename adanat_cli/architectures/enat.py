@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import UsageError
-from .base import Backbone, BackboneOutput, attention_flops, linear_flops
+from .base import Backbone, BackboneOutput, attention_flops, head_rows, linear_flops
 from .uvit import Embedding, MLMHead
 
 
@@ -222,17 +222,21 @@ class ENAT(Backbone):
         total = total + linear_flops(mlp.fc1, reused) + linear_flops(mlp.fc2, reused)
         return total + self.head.flops(n, self.codebook_size)
 
+    supports_logit_rows = True
+
     def forward(
-        self, tokens: torch.Tensor, labels: torch.Tensor, cache: ENATCache | None = None
+        self, tokens: torch.Tensor, labels: torch.Tensor, cache: ENATCache | None = None,
+        logit_rows: torch.Tensor | None = None,
     ) -> BackboneOutput:
-        return self._forward(tokens, labels, cache, self.encoder, self.decoder)
+        return self._forward(tokens, labels, cache, self.encoder, self.decoder, logit_rows)
 
     def compile_forward(self) -> Callable[..., BackboneOutput]:
         """The forward with its blocks compiled: the packing between them has data-dependent
         lengths, which would break one whole-model graph into dozens of pieces."""
         encoder = [torch.compile(block) for block in self.encoder]
         decoder = [torch.compile(block) for block in self.decoder]
-        return lambda tokens, labels, cache=None: self._forward(tokens, labels, cache, encoder, decoder)
+        return lambda tokens, labels, cache=None, logit_rows=None: self._forward(
+            tokens, labels, cache, encoder, decoder, logit_rows)
 
     def _forward(
         self,
@@ -241,6 +245,7 @@ class ENAT(Backbone):
         cache: ENATCache | None,
         encoder: Sequence[Callable[..., torch.Tensor]],
         decoder: Sequence[Callable[..., torch.Tensor]],
+        logit_rows: torch.Tensor | None = None,
     ) -> BackboneOutput:
         masked = tokens == self.mask_id  # (B, N)
         visible = ~masked
@@ -281,7 +286,7 @@ class ENAT(Backbone):
         features = self.norm(feat)  # (B, N, D)
         # the public model reads the table detached: the head does not train the embeddings
         table = self.token_emb.word.weight.detach()  # (codebook_size + 1, D)
-        logits = self.head(features, table, self.codebook_size)  # (B, N, codebook_size)
+        logits = self.head(head_rows(features, logit_rows), table, self.codebook_size)  # (B, N | M, codebook_size)
         step = 0 if cache is None else cache.step + 1
         return BackboneOutput(logits, features, ENATCache(feat, masked, labels, self.grid, step))
 

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Backbone, BackboneOutput
+from .base import Backbone, BackboneOutput, head_rows
 from .uvit import Block
 
 # MaskGIT-pytorch's stem and head LayerNorms use BERT's eps; the blocks use PyTorch's default 1e-5.
@@ -78,8 +78,10 @@ class MaskGITTransformer(Backbone):
 
         nn.init.trunc_normal_(self.pos_emb, std=0.02)
 
+    supports_logit_rows = True
+
     def forward(
-        self, tokens: torch.Tensor, labels: torch.Tensor, cache: object = None
+        self, tokens: torch.Tensor, labels: torch.Tensor, cache: object = None, logit_rows: torch.Tensor | None = None
     ) -> BackboneOutput:
         B, N = tokens.shape
         cls = labels + self.codebook_size + 1  # (B,): the null class lands on the last row
@@ -90,7 +92,8 @@ class MaskGITTransformer(Backbone):
             x = block(x)
 
         features = self.norm(x[:, :N])  # (B, N, D): class token dropped
-        h = self.head_norm(F.gelu(self.head_fc(self.drop(features))))  # (B, N, D)
+        h = self.head_norm(F.gelu(self.head_fc(self.drop(head_rows(features, logit_rows)))))  # (B, N | M, D)
         k = self.codebook_size
-        logits = h @ self.tok_emb.weight[:k].t() + self.bias[:N, :k]  # (B, N, codebook_size)
+        bias = self.bias[:N, :k] if logit_rows is None else self.bias[logit_rows % N, :k]  # per position
+        logits = h @ self.tok_emb.weight[:k].t() + bias  # (B, N | M, codebook_size)
         return BackboneOutput(logits, features, None)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .base import Backbone, BackboneOutput, attention_flops, linear_flops
+from .base import Backbone, BackboneOutput, attention_flops, head_rows, linear_flops
 
 
 class Attention(nn.Module):
@@ -105,9 +105,9 @@ class MLMHead(nn.Module):
         self.bias = nn.Parameter(torch.zeros(1, 1, vocab_size))  # the public shape
 
     def forward(self, x: torch.Tensor, table: torch.Tensor, n_out: int) -> torch.Tensor:
-        """x (B, L, D), table (V, D) -> logits (B, L, n_out) over the first n_out table rows."""
+        """x (..., D), table (V, D) -> logits (..., n_out) over the first n_out table rows."""
         h = self.norm(F.gelu(self.fc(x)))
-        return h @ table[:n_out].t() + self.bias[..., :n_out]
+        return h @ table[:n_out].t() + self.bias[0, 0, :n_out]
 
     def flops(self, tokens: int, n_out: int) -> int:
         """The dense layer, then the product with ``n_out`` rows of the token table."""
@@ -148,12 +148,14 @@ class UViT(Backbone):
         batch, n = mask.shape
         return torch.full((batch,), trunk_flops(self, n, prefix=1), dtype=torch.int64)
 
+    supports_logit_rows = True
+
     def forward(
-        self, tokens: torch.Tensor, labels: torch.Tensor, cache: object = None
+        self, tokens: torch.Tensor, labels: torch.Tensor, cache: object = None, logit_rows: torch.Tensor | None = None
     ) -> BackboneOutput:
         x = self.token_emb(tokens)  # (B, N, D)
         c = self.class_emb(labels[:, None])  # (B, 1, D)
-        return run_trunk(self, torch.cat([c, x], dim=1), prefix=1)  # (B, 1 + N, D) in
+        return run_trunk(self, torch.cat([c, x], dim=1), prefix=1, logit_rows=logit_rows)  # (B, 1 + N, D) in
 
 
 def add_trunk(model: Backbone, codebook_size: int, dim: int, depth: int, num_heads: int, hidden: int,
@@ -170,8 +172,9 @@ def add_trunk(model: Backbone, codebook_size: int, dim: int, depth: int, num_hea
     model.head = MLMHead(dim, codebook_size + 1)
 
 
-def run_trunk(model: Backbone, x: torch.Tensor, prefix: int) -> BackboneOutput:
-    """x (B, prefix + N, D), the conditioning tokens first, through the trunk of ``add_trunk``."""
+def run_trunk(model: Backbone, x: torch.Tensor, prefix: int, logit_rows: torch.Tensor | None = None) -> BackboneOutput:
+    """x (B, prefix + N, D), the conditioning tokens first, through the trunk of ``add_trunk``; the
+    head runs on the image tokens at ``logit_rows`` (all of them when None)."""
     skips = []
     for block in model.in_blocks:
         x = block(x)
@@ -183,7 +186,7 @@ def run_trunk(model: Backbone, x: torch.Tensor, prefix: int) -> BackboneOutput:
     features = model.norm(x)[:, prefix:]  # (B, N, D): conditioning tokens dropped
     # the public model reads the table detached: the head does not train the embeddings
     table = model.token_emb.word.weight.detach()  # (codebook_size + 1, D)
-    logits = model.head(features, table, model.codebook_size)  # (B, N, codebook_size)
+    logits = model.head(head_rows(features, logit_rows), table, model.codebook_size)  # (B, N | M, codebook_size)
     return BackboneOutput(logits, features, None)
 
 

@@ -66,7 +66,10 @@ class UViTText(Backbone):
         total += trunk_flops(self, n, prefix=self.context_length)
         return torch.full((batch,), total, dtype=torch.int64)
 
-    def forward(self, tokens: torch.Tensor, cond: torch.Tensor, cache: object = None) -> BackboneOutput:
+    supports_logit_rows = True
+
+    def forward(self, tokens: torch.Tensor, cond: torch.Tensor, cache: object = None,
+                logit_rows: torch.Tensor | None = None) -> BackboneOutput:
         if cond.dim() != 3 or cond.shape[-1] != self.context_dim:
             raise UsageError(
                 f"this text-conditioned model reads (B, L, {self.context_dim}) contexts (a text encoder's "
@@ -75,7 +78,8 @@ class UViTText(Backbone):
         x = self.token_emb(tokens)  # (B, N, D)
         # contexts arrive in the text encoder's dtype; under autocast the linear recasts them anyway
         c = self.context_embed(cond.to(self.context_embed.weight.dtype))  # (B, L, D)
-        return run_trunk(self, torch.cat([c.to(x.dtype), x], dim=1), prefix=c.shape[1])  # (B, L + N, D) in
+        return run_trunk(self, torch.cat([c.to(x.dtype), x], dim=1), prefix=c.shape[1],  # (B, L + N, D) in
+                         logit_rows=logit_rows)
 
     @classmethod
     def infer_config(cls, state_dict: Mapping[str, torch.Tensor], num_heads: int = 16,

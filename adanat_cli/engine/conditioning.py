@@ -43,6 +43,13 @@ class Conditions:
     def __len__(self) -> int:
         return self.cond.shape[0]
 
+    def distinct(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The distinct conditions (U, ...) and, per sample, the index of its own among them (B,)."""
+        if not self.is_text:
+            return torch.unique(self.cond, return_inverse=True)
+        rows, inverse = torch.unique(self.cond.flatten(1), dim=0, return_inverse=True)
+        return rows.view(-1, *self.cond.shape[1:]), inverse
+
 
 def is_text_model(backbone: Backbone) -> bool:
     return getattr(backbone, "conditioning", "class") == "text"

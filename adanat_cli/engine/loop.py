@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..architectures.base import Backbone
+from ..architectures.base import Backbone, BackboneOutput
 from ..schedulers.base import Scheduler
 from ..schedulers.state import GenerationState, StepPlan
 from . import randomness
@@ -96,11 +96,12 @@ def decode(
     with autocast(precision, device):
         for step in range(steps):
             mask = tokens == backbone.mask_id
+            rows = mask.flatten().nonzero().squeeze(1)  # the masked positions, whose logits sampling needs
             state = GenerationState(step, steps, tokens, mask, conditions.cond, backbone.grid, list(seeds),
                                     pooled=conditions.pooled)
             if scheduler.uses_features:
                 # The plan depends on this forward's features, so guidance is unknown beforehand.
-                cond, uncond = _forward(network, tokens, conditions, with_uncond=True, caches=caches)
+                cond, uncond = _forward(network, tokens, conditions, True, caches, rows, first=step == 0)
                 state.features, state.logits = cond.features.float(), cond.logits.float()
                 with full_precision(device):
                     plan = scheduler.plan(state)
@@ -109,17 +110,18 @@ def decode(
                 with full_precision(device):
                     plan = scheduler.plan(state)
                 with_uncond = bool((plan.guidance != 0).any())
-                cond, uncond = _forward(network, tokens, conditions, with_uncond, caches)
+                cond, uncond = _forward(network, tokens, conditions, with_uncond, caches, rows, first=step == 0)
             nfe += 2 if with_uncond else 1
             uncond_steps.append(with_uncond)
             if trace:
                 masks.append(mask.cpu())
             with full_precision(device):
-                logits = cond.logits.float()
+                logits = cond.logits.float()  # (M, V): one row per masked position
+                owner = rows // num_tokens  # the sample each row belongs to
                 if uncond is not None:
-                    w = plan.guidance.to(device=device, dtype=logits.dtype)[:, None, None]
+                    w = plan.guidance.to(device=device, dtype=logits.dtype)[owner, None]
                     logits = logits + w * (logits - uncond.logits.float())
-                tokens = _step(tokens, mask, logits, plan, seed_values, step, last=step == steps - 1,
+                tokens = _step(tokens, mask, logits, owner, plan, seed_values, step, last=step == steps - 1,
                                mask_id=backbone.mask_id)
             plans.append(plan)
             if on_step is not None:
@@ -158,50 +160,100 @@ def _forward(
     tokens: torch.Tensor,
     conditions: Conditions,
     with_uncond: bool,
-    caches: _Caches | None = None,
+    caches: _Caches | None,
+    rows: torch.Tensor,
+    first: bool = False,
 ):
-    """Conditional (and unconditional) logits in one batched forward; with ``caches`` (a backbone
-    that reuses its previous step) one forward per branch, each reading and renewing its cache."""
+    """Conditional (and unconditional) outputs in one batched forward; with ``caches`` (a backbone
+    that reuses its previous step) one forward per branch, each reading and renewing its cache.
+    Logits come back (M, V) at ``rows``, the masked positions (flat indices into the B·N grid).
+    ``first``: the first step, whose grids are all masks."""
     if caches is not None:
-        return _forward_cached(network, tokens, conditions, with_uncond, caches)
+        return _forward_cached(network, tokens, conditions, with_uncond, caches, rows)
+    if first:
+        return _forward_first_step(network, tokens, conditions, with_uncond)
     if not with_uncond:
-        return network(tokens, conditions.cond), None
+        return _logits_at(network(tokens, conditions.cond, **_rows_kwarg(network, rows)), rows), None
     batch = tokens.shape[0]
-    both = network(torch.cat([tokens, tokens]), torch.cat([conditions.cond, conditions.null]))
-    cond = type(both)(both.logits[:batch], both.features[:batch])
-    uncond = type(both)(both.logits[batch:], both.features[batch:])
+    both_rows = torch.cat([rows, rows + tokens.numel()])  # the uncond half repeats the same positions
+    both = _logits_at(network(torch.cat([tokens, tokens]), torch.cat([conditions.cond, conditions.null]),
+                              **_rows_kwarg(network, both_rows)), both_rows)
+    m = rows.shape[0]
+    cond = type(both)(both.logits[:m], both.features[:batch])
+    uncond = type(both)(both.logits[m:], both.features[batch:])
     return cond, uncond
+
+
+def _forward_first_step(network: _Network, tokens: torch.Tensor, conditions: Conditions, with_uncond: bool):
+    """The first step's grids are all masks, so a sample's output depends on its condition alone: the
+    network runs once per distinct condition (and once for the null, which every sample shares) and
+    the samples share those rows. With many samples per class (a compare run) that step costs a few
+    rows instead of 2·B; with B distinct conditions it still saves the B − 1 repeated null rows."""
+    distinct, inverse = conditions.distinct()
+    inputs = torch.cat([distinct, conditions.null[:1]]) if with_uncond else distinct
+    masks = torch.full((inputs.shape[0], tokens.shape[1]), int(network.backbone.mask_id), device=tokens.device)
+    out = network(masks, inputs)
+    count, num_tokens = len(distinct), tokens.shape[1]
+    batch = tokens.shape[0]
+
+    def rows_of(index: torch.Tensor | int) -> BackboneOutput:
+        if isinstance(index, int):  # the null row, the same for every sample
+            logits = out.logits[index].expand(batch, -1, -1)
+            features = out.features[index].expand(batch, -1, -1)
+        else:
+            logits, features = out.logits[:count][index], out.features[:count][index]
+        return type(out)(logits.reshape(batch * num_tokens, -1), features)
+
+    return rows_of(inverse), rows_of(count) if with_uncond else None
 
 
 def _forward_cached(
-    network: _Network, tokens: torch.Tensor, conditions: Conditions, with_uncond: bool, caches: _Caches
+    network: _Network, tokens: torch.Tensor, conditions: Conditions, with_uncond: bool, caches: _Caches,
+    rows: torch.Tensor,
 ):
-    cond = network(tokens, conditions.cond, cache=caches.cond)
+    kwargs = _rows_kwarg(network, rows)
+    cond = _logits_at(network(tokens, conditions.cond, cache=caches.cond, **kwargs), rows)
     caches.cond = cond.cache
     uncond = None
     if with_uncond:
-        uncond = network(tokens, conditions.null, cache=caches.uncond)
+        uncond = _logits_at(network(tokens, conditions.null, cache=caches.uncond, **kwargs), rows)
     caches.uncond = uncond.cache if uncond is not None else None  # a skipped pass ends the uncond chain
     return cond, uncond
+
+
+def _rows_kwarg(network: _Network, rows: torch.Tensor) -> dict:
+    return {"logit_rows": rows} if network.backbone.supports_logit_rows else {}
+
+
+def _logits_at(out: BackboneOutput, rows: torch.Tensor) -> BackboneOutput:
+    """``out`` with logits (M, V) at ``rows``, also from a backbone that computed every position's
+    (one without ``supports_logit_rows``, or a wrapper that did not pass ``logit_rows`` on)."""
+    if out.logits.dim() == 3:
+        out.logits = out.logits.reshape(-1, out.logits.shape[-1]).index_select(0, rows)
+    return out
 
 
 def _step(
     tokens: torch.Tensor,
     mask: torch.Tensor,
     logits: torch.Tensor,
+    owner: torch.Tensor,
     plan: StepPlan,
     seeds: torch.Tensor,
     step: int,
     last: bool,
     mask_id: int,
 ) -> torch.Tensor:
-    """Sample every masked token, then re-mask the k least confident (or last-in-order) ones."""
-    batch, num_tokens, _ = logits.shape
+    """Sample every masked token, then re-mask the k least confident (or last-in-order) ones.
+    ``logits`` (M, V) and ``owner`` (M,) (each row's sample) cover the masked positions, in the
+    row-major order of ``mask``."""
+    batch, num_tokens = tokens.shape
     device = logits.device
-    sample_temp = plan.sample_temp.to(device=device, dtype=logits.dtype).clamp_min(1e-6)[:, None, None]
-    probs = torch.softmax(logits / sample_temp, dim=-1)  # (B, N, V)
-    drawn = randomness.categorical(probs, randomness.uniform(seeds, step, randomness.TOKENS, num_tokens))
-    sampled = torch.where(mask, drawn, tokens)
+    sample_temp = plan.sample_temp.to(device=device, dtype=logits.dtype).clamp_min(1e-6)[owner, None]
+    probs = torch.softmax(logits / sample_temp, dim=-1)  # (M, V)
+    uniforms = randomness.uniform(seeds, step, randomness.TOKENS, num_tokens)[mask]  # (M,)
+    drawn = randomness.categorical(probs, uniforms)  # (M,)
+    sampled = tokens.masked_scatter(mask, drawn)
     keep = masked_count(plan, num_tokens, mask.sum(dim=1), last)  # (B,) tokens to leave masked
     if last:
         return sampled
@@ -213,7 +265,8 @@ def _step(
         confidence = torch.empty_like(rank).scatter_(1, order, rank)
     else:
         log_probs = torch.log_softmax(logits, dim=-1)
-        confidence = torch.gather(log_probs, -1, sampled[..., None]).squeeze(-1)  # (B, N)
+        chosen = torch.gather(log_probs, -1, drawn[:, None]).squeeze(-1)  # (M,)
+        confidence = torch.zeros(batch, num_tokens, device=device, dtype=logits.dtype).masked_scatter(mask, chosen)
         gumbel = randomness.gumbel(seeds, step, randomness.REMASK, num_tokens)
         remask_temp = plan.remask_temp.to(device=device, dtype=logits.dtype)[:, None]
         confidence = confidence + remask_temp * gumbel

@@ -62,7 +62,8 @@ class GenerationState:
         contexts for a text-conditioned backbone (``labels`` is then None).
     pooled: (B, P) pooled text embeddings of the prompts (text-conditioned backbones only).
     features / logits: the backbone's last-layer features (B, N, D) and conditional logits
-        (B, N, V) for ``tokens``; only filled for schedulers with ``uses_features = True``.
+        (M, V) at the M masked positions, in the row-major order of ``mask`` (``mask.nonzero()``);
+        only filled for schedulers with ``uses_features = True``.
     sample_seeds: one integer seed per sample, derived from the sample's global index, so a
         scheduler that needs its own randomness (e.g. a random offset) stays batch-size independent.
     """
