@@ -223,6 +223,10 @@ class ENAT(Backbone):
         return total + self.head.flops(n, self.codebook_size)
 
     supports_logit_rows = True
+    # Its blocks are compiled one by one (``compile_forward``). Frozen weights would become part of each
+    # block's guards, so the blocks' one shared ``forward`` would be recompiled once per block and
+    # shape, past dynamo's recompile limit.
+    compile_with_freezing = False
 
     def forward(
         self, tokens: torch.Tensor, labels: torch.Tensor, cache: ENATCache | None = None,

@@ -67,10 +67,12 @@ class CompiledForward:
     Calls without autograd (generation) compile with inductor's *freezing*: the weights become
     constants of the graph, which lets it fold the low-precision casts and pre-pack the matmul weights
     (on a CPU, 1.2× faster than plain compilation for a U-ViT in bf16). Frozen graphs do not see later
-    changes to the weights, so a change (in place, or new tensors) throws every graph away first."""
+    changes to the weights, so a change (in place, or new tensors) throws every graph away first. A
+    module with ``compile_with_freezing = False`` is compiled without it."""
 
     def __init__(self, module: nn.Module, method: str = "forward") -> None:
         self.module, self.method = module, method
+        self.freeze = bool(getattr(module, "compile_with_freezing", True))
         self.seconds = 0.0
         self._build()
 
@@ -89,7 +91,7 @@ class CompiledForward:
             self._build()
         before = compiled_graphs()
         start = time.perf_counter()
-        with _freezing(not torch.is_grad_enabled()):
+        with _freezing(self.freeze and not torch.is_grad_enabled()):
             out = self.forward(*args, **kwargs)
         if compiled_graphs() != before:
             self.seconds += time.perf_counter() - start
