@@ -176,3 +176,31 @@ def test_a_compiled_forward_follows_its_weights_when_they_change(one_thread):
         torch.testing.assert_close(forward(x), module(x))
         module.load_state_dict({k: torch.randn_like(v) for k, v in module.state_dict().items()}, assign=True)
         torch.testing.assert_close(forward(x), module(x))  # new tensors
+
+
+@pytest.mark.skipif(not any(shutil.which(c) for c in ("c++", "g++", "clang++")),
+                    reason="torch.compile on a CPU (Inductor) needs a C++ compiler")
+def test_a_compiled_uvit_settles_on_a_few_graphs_as_masked_rows_and_batches_vary(one_thread):
+    """The head's row count changes every step and the first step runs fewer rows: each varying
+    dimension costs one recompile as dynamic, then no more graphs, whatever the batch."""
+    from adanat_cli.architectures.uvit import UViT
+
+    from .fakes import ToyTokenizer
+
+    torch._dynamo.reset()
+    torch.manual_seed(0)
+    bundle = type("Bundle", (), {})()
+    bundle.backbone = UViT(codebook_size=16, num_classes=3, grid_size=4, dim=16, depth=2, num_heads=2).eval()
+    bundle.tokenizer = ToyTokenizer().eval()
+    labels = [i % 3 for i in range(10)]
+    before = compiled_graphs()
+    first = generate_images(bundle, Guided(), labels, 4, seed=1, batch_size=4, precision="bf16", compile=True)
+    graphs = compiled_graphs()
+    assert graphs - before <= 3  # the backbone, again with dynamic rows and batch; the decoder
+    # another batch size: the backbone has seen it all; the decoder's batch turns dynamic once
+    generate_images(bundle, Guided(), labels[:7], 4, seed=1, batch_size=3, precision="bf16", compile=True)
+    assert compiled_graphs() <= graphs + 1
+    graphs = compiled_graphs()
+    again = generate_images(bundle, Guided(), labels[:7], 4, seed=1, batch_size=5, precision="bf16", compile=True)
+    assert compiled_graphs() == graphs and again.compile_seconds == 0
+    assert torch.equal(first.tokens[:7], again.tokens)

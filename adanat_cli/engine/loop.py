@@ -192,16 +192,17 @@ def _forward_first_step(network: _Network, tokens: torch.Tensor, conditions: Con
     distinct, inverse = conditions.distinct()
     inputs = torch.cat([distinct, conditions.null[:1]]) if with_uncond else distinct
     masks = torch.full((inputs.shape[0], tokens.shape[1]), int(network.backbone.mask_id), device=tokens.device)
-    out = network(masks, inputs)
-    count, num_tokens = len(distinct), tokens.shape[1]
-    batch = tokens.shape[0]
+    # every position's logits, asked for as rows like any other step's (one family of compiled graphs)
+    out = network(masks, inputs, **_rows_kwarg(network, torch.arange(masks.numel(), device=tokens.device)))
+    count, (batch, num_tokens) = len(distinct), tokens.shape
+    all_logits = out.logits.reshape(*masks.shape, -1)  # (rows, N, V)
 
     def rows_of(index: torch.Tensor | int) -> BackboneOutput:
         if isinstance(index, int):  # the null row, the same for every sample
-            logits = out.logits[index].expand(batch, -1, -1)
+            logits = all_logits[index].expand(batch, -1, -1)
             features = out.features[index].expand(batch, -1, -1)
         else:
-            logits, features = out.logits[:count][index], out.features[:count][index]
+            logits, features = all_logits[:count][index], out.features[:count][index]
         return type(out)(logits.reshape(batch * num_tokens, -1), features)
 
     return rows_of(inverse), rows_of(count) if with_uncond else None
