@@ -31,9 +31,13 @@ if [ -n "${1:-}" ]; then
   adanat compare -s adanat -T 4 -a "adanat:policy=$1" --num 5000 --batch-size 250 -x tiny-mnist,tiny-mnist-heldout \
     --out "$R/sweep-static-T4" "${common[@]}"
 fi
-python benchmarks/fid_vs_steps.py $R/compare-T{2,4,8}/report.json $R/compare-searched-T{4,8}/report.json \
+python benchmarks/fid_vs_steps.py $R/compare-T{2,4,8}/report.json $R/sweep-T{4,8}/report.json \
   --rename compare-T4:autonat=adanat-baseline --rename compare-T8:autonat=adanat-baseline \
-  --rename compare-T2:autonat=autonat-searched --rename compare-searched-T4:autonat=autonat-searched \
-  --rename compare-searched-T8:autonat=autonat-searched --out $R/fid-vs-steps.png
+  --rename compare-T2:autonat=autonat-searched --rename sweep-T4:autonat=autonat-searched \
+  --rename sweep-T8:autonat=autonat-searched --rename 'sweep-T4:cosine[guidance=1]=cosine' \
+  --rename 'sweep-T8:cosine[guidance=1]=cosine' --rename 'sweep-T4:cosine[guidance=0.5]=cosine, w 0.5 (tuned)' \
+  --rename 'sweep-T8:cosine[guidance=0.5]=cosine, w 0.5 (tuned)' \
+  $(for T in 4 8; do for w in 0 0.25 0.75 1.5; do echo "--skip sweep-T$T:cosine[guidance=$w]"; done; done) \
+  --out $R/fid-vs-steps.png
 python benchmarks/enat_vs_uvit.py
 python benchmarks/tiny_mnist_quality.py
