@@ -9,6 +9,10 @@ The backbone runs in ``precision`` (an autocast region, ``engine.precision``) an
 through ``torch.compile``; everything after it — guidance, softmax, sampling, confidences and the
 scheduler's decisions — runs in float32.
 
+A step samples only the masked positions, so only their logits are computed (``logit_rows``, for
+backbones that support it) and guided, sampled and scored: (M, V) rows, not (B, N, V). The first
+step's grids are all masks, so it runs once per distinct condition plus one shared unconditional row.
+
 Backbones with ``supports_cache`` (ENAT) reuse the previous step's work through the cache of their
 output. Cond and uncond passes then run as two forwards, each with its own cache, as the public ENAT
 sampler does. A step that skips the uncond pass (w = 0) drops the uncond cache, so the next uncond
@@ -223,7 +227,7 @@ def _forward_cached(
 
 
 def _rows_kwarg(network: _Network, rows: torch.Tensor) -> dict:
-    return {"logit_rows": rows} if network.backbone.supports_logit_rows else {}
+    return {"logit_rows": rows} if getattr(network.backbone, "supports_logit_rows", False) else {}
 
 
 def _logits_at(out: BackboneOutput, rows: torch.Tensor) -> BackboneOutput:
