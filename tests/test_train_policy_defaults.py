@@ -70,3 +70,22 @@ def test_no_options_trains_the_default_model_into_a_fresh_run_folder(cli, tmp_pa
 
     nothing = cli("train-policy", "--resume", "--steps", "4")
     assert nothing.code != 0 and "nothing to resume" in nothing.err and len(nothing.err.strip().splitlines()) == 1
+
+
+def test_a_named_run_resumes_on_the_model_it_trained_for(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ADANAT_MODEL", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    quick = ["--updates", "1", "--trajectories", "4", "--batch-size", "4", "--eval-every", "0", "--device", "cpu"]
+    run = tmp_path / "enat-run"
+    assert cli("train-policy", "-m", "tiny-mnist-enat", *quick, "--out", str(run)).code == 0
+    resumed = cli("train-policy", "--resume", "--out", str(run), "--updates", "2", "--device", "cpu")
+    assert resumed.code == 0, resumed.err  # not the default model (tiny-mnist), whose features differ
+    assert "for tiny-mnist-enat" in resumed.err
+    assert json.loads((run / "policy.json").read_text())["training"]["updates"] == 2
+
+    policy = json.loads((run / "policy.json").read_text())
+    (run / "policy.json").write_text(json.dumps({**policy, "model": "gone-model"}))
+    refused = cli("train-policy", "--resume", "--out", str(run), "--updates", "3", "--device", "cpu")
+    assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1, refused.err
+    assert "'gone-model', which is not installed here: pass --model" in refused.err

@@ -14,9 +14,9 @@ from ..data.training_images import load_real_images
 from ..engine.conditioning import is_text_model
 from ..engine.distributed import Shard, launch_defaults, mixed_precision
 from ..engine.precision import PRECISIONS, resolve_precision
-from ..errors import UsageError, note_batch_size
+from ..errors import AdanatError, UsageError, note_batch_size
 from ..evaluation.captions import resolve_captions
-from ..models.resolve import load_model
+from ..models.resolve import load_model, resolve_model
 from ..registry import registry
 from ..schedulers.build import parse_scheduler_args
 from ..settings import default_model
@@ -28,6 +28,7 @@ from ..training.recipes import (
     next_run_folder,
     recipe_for,
     resolve_settings,
+    saved_model,
     saved_settings,
 )
 from .devices import pick_device
@@ -126,6 +127,13 @@ def train_policy_command(
     torch_device = pick_device(device)
     if torch_device.type == "cuda" and torch_device.index is None and shard.num_processes > 1:
         torch_device = torch.device("cuda", shard.local_index)  # one GPU per process, as DDP expects
+    if model is None and resume and out is not None and saved_model(out) is not None:
+        model = saved_model(out)  # a named run resumes on the model it trained for, not the default
+        try:
+            resolve_model(model)
+        except AdanatError:
+            raise UsageError(f"{out} trained a policy for model '{model}', which is not installed here: "
+                             "pass --model (a name or the bundle folder)") from None
     bundle = load_model(model or default_model(), device=torch_device)
     text = is_text_model(bundle.backbone)
     if captions is not None and not text:

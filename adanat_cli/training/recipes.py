@@ -61,6 +61,16 @@ def saved_settings(run: Path) -> dict[str, Any]:
     return {k: v for k, v in saved.items() if k in SETTING_NAMES}
 
 
+def saved_model(run: Path) -> str | None:
+    """The model a run folder's policy was trained for (its ``policy.json``), or None."""
+    file = Path(run) / "policy.json"
+    try:
+        model = json.loads(file.read_text(encoding="utf-8")).get("model")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return model if isinstance(model, str) and model else None
+
+
 def resolve_settings(
     steps: int,
     recipe: dict[str, Any] | None,
