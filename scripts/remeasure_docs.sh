@@ -14,6 +14,7 @@ sweep() {  # T
     --num 5000 --batch-size 250 -x tiny-mnist,tiny-mnist-heldout --out "$R/sweep-T$1" "${common[@]}"
 }
 if [ -z "${SKIP_SWEEPS:-}" ]; then
+  sweep 2
   sweep 4
   sweep 8
 fi
