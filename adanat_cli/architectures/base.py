@@ -56,7 +56,7 @@ class Backbone(nn.Module, Configurable):
     supports_cache: bool = False
     conditioning: str = "class"
     # forward takes ``logit_rows=`` and runs its MLM head only there: sampling needs logits at the
-    # masked positions alone, and the head is a large share of a step's work at wide codebooks
+    # masked positions alone, and the head (and the sampling after it) grows with the codebook
     supports_logit_rows: bool = False
 
     def __init__(self, *, codebook_size: int, grid: tuple[int, int], num_classes: int, feature_dim: int) -> None:
