@@ -28,6 +28,8 @@ adanat compare --schedulers cosine,linear,square,root,arccos,autonat,adanat --st
   -a linear:guidance=1.0 -a square:guidance=1.0 -a root:guidance=1.0 -a arccos:guidance=1.0 --out "$R/compare-T2" "${common[@]}"
 adanat compare --model tiny-mnist-enat --schedulers cosine,adanat --steps 8 --num 5000 --batch-size 500 \
   --out "$R/compare-enat-T8" "${common[@]}"
+adanat compare --model tiny-mnist-enat --schedulers cosine,adanat --steps 8 -a cosine:guidance=0,0.25,0.5,0.75,1,1.5 \
+  --num 5000 --batch-size 250 -x tiny-mnist,tiny-mnist-heldout --out "$R/sweep-enat-T8" "${common[@]}"
 if [ -n "${1:-}" ]; then
   adanat compare -s adanat -T 4 -a "adanat:policy=$1" --num 5000 --batch-size 250 -x tiny-mnist,tiny-mnist-heldout \
     --out "$R/sweep-static-T4" "${common[@]}"
