@@ -127,7 +127,10 @@ def head_rows(features: torch.Tensor, logit_rows: torch.Tensor | None) -> torch.
     """features (B, N, D) -> the (M, D) rows at ``logit_rows`` (flat indices), or all of them as they are."""
     if logit_rows is None:
         return features
-    return features.reshape(-1, features.shape[-1]).index_select(0, logit_rows)
+    # one gather straight from ``features``, which is often a strided view (prefix tokens dropped):
+    # flattening it first would copy every row just to pick a few
+    n = features.shape[1]
+    return features[logit_rows // n, logit_rows % n]
 
 
 def linear_flops(layer: nn.Linear, tokens: torch.Tensor | int) -> torch.Tensor | int:

@@ -127,8 +127,9 @@ def train_policy_command(
     torch_device = pick_device(device)
     if torch_device.type == "cuda" and torch_device.index is None and shard.num_processes > 1:
         torch_device = torch.device("cuda", shard.local_index)  # one GPU per process, as DDP expects
-    if model is None and resume and out is not None and saved_model(out) is not None:
-        model = saved_model(out)  # a named run resumes on the model it trained for, not the default
+    trained_for = saved_model(out) if model is None and resume and out is not None else None
+    if trained_for is not None:
+        model = trained_for  # a named run resumes on the model it trained for, not the default
         try:
             resolve_model(model)
         except AdanatError:
