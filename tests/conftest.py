@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import socket
 from pathlib import Path
 
@@ -74,6 +75,13 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` for a child that the tests interrupt: a shell without job control starts background
+    jobs with SIGINT ignored, and Python keeps an ignored SIGINT, so a suite run with ``&`` would see
+    interrupted commands finish instead. Restore what a terminal gives."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def free_port() -> int:

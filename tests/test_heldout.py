@@ -40,7 +40,8 @@ def test_it_differs_from_the_training_space_and_classifies_the_half_it_never_saw
     assert real.std(dim=0).mean().item() == pytest.approx(1.0, abs=1e-3)  # the recorded feature scale
 
 
-def test_policy_training_and_its_checkpoint_selection_never_load_it(cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("reward_args", [[], ["--reward-arg", "class_weight=0.1"]])
+def test_policy_training_and_its_checkpoint_selection_never_load_it(cli, tmp_path, monkeypatch, reward_args):
     def refuse(*args, **kwargs):
         raise AssertionError("the held-out network was loaded")
 
@@ -48,7 +49,7 @@ def test_policy_training_and_its_checkpoint_selection_never_load_it(cli, tmp_pat
     monkeypatch.setattr(heldout.HeldoutExtractor, "__init__", refuse)
     run = tmp_path / "run"
     result = cli("train-policy", "--steps", "2", "--updates", "2", "--trajectories", "4", "--batch-size", "4",
-                 "--eval-every", "1", "--eval-num", "4", "--device", "cpu", "--out", str(run))
+                 "--eval-every", "1", "--eval-num", "4", "--device", "cpu", "--out", str(run), *reward_args)
     assert result.code == 0, result.err
     assert (run / "best.safetensors").is_file()  # a checkpoint was selected, in the training space
 
@@ -63,5 +64,15 @@ def test_compare_reports_both_spaces(cli, tmp_path):
     space = report["results"][0]["spaces"]["tiny-mnist-heldout"]
     assert space["fid"] > 0 and 0 <= space["precision"] <= 1
     assert space["fid"] != report["results"][0]["fid"]
+    # the held-out network also judges the classes, beside the training classifier
+    assert 0 <= space["class_accuracy"] <= 1 and space["class_accuracy"] * 8 == round(space["class_accuracy"] * 8)
     assert "FID (tiny-mnist-heldout)" in (out / "report.md").read_text()
+    assert "class acc. (tiny-mnist-heldout)" in (out / "report.md").read_text()
     assert (out / "tradeoff_T2_tiny-mnist-heldout.png").is_file()
+
+
+def test_its_classify_is_the_network_at_its_own_size_and_resizes_other_sizes():
+    extractor = heldout.HeldoutExtractor()
+    images = torch.rand(4, 3, 28, 28)
+    torch.testing.assert_close(extractor.classify(images), extractor.network(images))
+    assert extractor.classify(torch.rand(2, 3, 56, 56)).shape == (2, 10)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from .conftest import default_sigint
+
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = ["sample", "-c", "1", "-n", "300", "-T", "2", "-b", "300", "--upscale", "12", "--device", "cpu"]
 
@@ -23,7 +25,7 @@ def _staging(out: Path) -> list[Path]:
 def _start(out: Path) -> subprocess.Popen:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     return subprocess.Popen([sys.executable, "-m", "adanat_cli", *SAMPLE, "-o", str(out)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO, preexec_fn=default_sigint)
 
 
 def _kill_while_writing(process: subprocess.Popen, out: Path, sig: int) -> None:

@@ -17,6 +17,8 @@ import pytest
 
 from adanat_cli.models.bundle import load_bundle
 
+from .conftest import default_sigint
+
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 SEARCH = ["search-schedule", "-T", "2", "-n", "8", "-b", "8", "-u", "4", "--lr", "0.01", "--lr-mask", "1e-4",
@@ -25,7 +27,7 @@ SEARCH = ["search-schedule", "-T", "2", "-n", "8", "-b", "8", "-u", "4", "--lr",
 
 def _adanat(*args: str, cwd: Path = REPO) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "adanat_cli", *args], cwd=cwd, env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
 
 
 COMPARE = ["compare", "-s", "cosine,linear", "-T", "2,4", "-n", "200", "-b", "50", "--device", "cpu"]
@@ -113,7 +115,7 @@ def test_download_is_complete_or_absent(tmp_path, sig, delay):
     env = {**ENV, "HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
     argv = [sys.executable, "-m", "adanat_cli", "download", "autonat-L-imagenet256", "--heads", "4",
             "--file", f"nnet={nnet}", "--file", f"tokenizer={vq}"]
-    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     time.sleep(delay)
     process.send_signal(sig)
     _, err = process.communicate(timeout=300)

@@ -15,6 +15,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from .conftest import default_sigint
+
 REPO = Path(__file__).resolve().parents[1]
 TRAIN = ["train-policy", "--steps", "2", "--updates", "5", "--trajectories", "8", "--batch-size", "8",
          "--eval-every", "0", "--checkpoint-every", "1", "--device", "cpu"]
@@ -35,7 +37,7 @@ def test_a_signal_mid_training_then_resume_equals_an_uninterrupted_run(tmp_path,
     assert _run(*TRAIN, "--out", str(whole)).returncode == 0
 
     process = subprocess.Popen([sys.executable, "-m", "adanat_cli", *TRAIN, "--out", str(cut)], cwd=REPO, env=ENV,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and process.poll() is None:
         log = cut / "train.jsonl"

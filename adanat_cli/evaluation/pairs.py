@@ -86,6 +86,7 @@ class BatchResult:
     flops: float | None  # summed over the batch
     extra: dict[str, np.ndarray] = field(default_factory=dict)  # features in the other spaces
     alignment: dict[str, Any] | None = None  # the batch's caption alignment
+    extra_predicted: dict[str, np.ndarray] = field(default_factory=dict)  # class predictions of the other spaces
 
 
 def comparison_labels(classes: Sequence[int] | Sequence[str], num: int) -> list:
@@ -148,8 +149,12 @@ def evaluate_pair(
         flops = samples.flops.double().sum().item() if samples.flops is not None else None
         extra = {name: extract_features(pixels, space, batch_size=hi - lo, device=device)
                  for name, (space, _) in other_spaces.items()}
+        extra_predicted = {}
+        if classifier is not None and not text:  # class labels a classifier can judge: each space judges too
+            extra_predicted = {name: space.classify(samples.images.to(device)).argmax(-1).cpu().numpy()
+                               for name, (space, _) in other_spaces.items() if hasattr(space, "classify")}
         mine.append(BatchResult(b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds,
-                                samples.nfe, flops, extra, agreed))
+                                samples.nfe, flops, extra, agreed, extra_predicted))
     gathered: list[BatchResult] = sorted(shard.gather(mine), key=lambda batch: batch.index)
     busiest = max(shard.gather([sum(batch.seconds for batch in mine)]))  # the slowest process's generation time
 
@@ -169,6 +174,9 @@ def evaluate_pair(
                                                          np.concatenate([g.extra[name] for g in gathered])),
                                 space_reference)
         spaces[name] = {"fid": measured.fid, "precision": measured.precision, "recall": measured.recall}
+        if all(name in g.extra_predicted for g in gathered):
+            predicted_here = np.concatenate([g.extra_predicted[name] for g in gathered])
+            spaces[name]["class_accuracy"] = float((predicted_here == np.asarray(labels)).mean())
     tally = None
     if align:
         tally = AlignmentTally()

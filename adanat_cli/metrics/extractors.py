@@ -98,6 +98,14 @@ class BundledNetworkExtractor(FeatureExtractor):
     def __call__(self, batch: torch.Tensor) -> torch.Tensor:
         return self.network.features(batch / 255.0)
 
+    def classify(self, images: torch.Tensor) -> torch.Tensor:
+        """Class logits of images (N, 3, H, W) in [0, 1]: a bundled network is a classifier too, so a
+        space can judge class accuracy with its own network, not only the training one."""
+        if images.shape[-2:] != (self.size, self.size):
+            images = torch.nn.functional.interpolate(images, size=(self.size, self.size), mode="bicubic",
+                                                     antialias=True).clamp(0, 1)
+        return self.network(images)
+
     def to(self, device: torch.device | str) -> "BundledNetworkExtractor":
         self.network = self.network.to(device)
         return self

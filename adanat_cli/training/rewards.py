@@ -12,7 +12,9 @@ hands the trainable networks and their optimizers to the trainer's ``accelerate.
 with ``accelerator.prepare_model`` when there are several processes.
 
 - ``adversarial`` (AdaNAT's choice): reward = sigmoid(D(x, y)) from a discriminator trained alongside
-  the policy with non-saturating BCE, Adam(lr 1e-4, betas (0.5, 0.999)).
+  the policy with non-saturating BCE, Adam(lr 1e-4, betas (0.5, 0.999)). ``class_weight=λ`` adds
+  λ · a frozen classifier's probability of the requested class (class-conditional models only): a
+  nudge towards class fidelity that the FID does not reward by itself.
 - ``fid``: minus the FID of the batch the image was generated in, in the model's feature space
   (the paper's ablation; the policy learns to game the metric). It ignores the conditions, so it
   serves text-conditioned models as it is.
@@ -109,9 +111,11 @@ class AdversarialReward(RewardModel):
     description = "sigmoid(D(x, y)) of a discriminator that keeps learning (AdaNAT's adversarial reward)."
 
     def __init__(self, context: RewardContext, d_steps: int = 5, d_lr: float = 1e-4, d_width: int = 32,
-                 d_batch: int = 128) -> None:
+                 d_batch: int = 128, class_weight: float = 0.0) -> None:
         super().__init__(context)
         bundle = context.bundle
+        self.class_weight = float(class_weight)
+        self.classifier = _class_fidelity_classifier(context) if self.class_weight else None
         torch.manual_seed(context.seed + 7)
         cond_dim = bundle.text_encoder.pooled_dim if context.text else None
         self.discriminator = ProjectionDiscriminator(bundle.backbone.num_classes, max(bundle.image_size), d_width,
@@ -134,7 +138,12 @@ class AdversarialReward(RewardModel):
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self.discriminator.eval()
-        return torch.sigmoid(self.discriminator(images.to(self.context.device), labels.to(self.context.device)))
+        images, labels = images.to(self.context.device), labels.to(self.context.device)
+        reward = torch.sigmoid(self.discriminator(images, labels))
+        if self.classifier is not None:
+            probs = torch.softmax(self.classifier(images), dim=-1)
+            reward = reward + self.class_weight * probs.gather(1, labels[:, None]).squeeze(1)
+        return reward
 
     def update(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, step: int) -> dict[str, float]:
         """``d_steps`` discriminator steps on the given fakes (cut into batches) and as many real batches."""
@@ -164,6 +173,16 @@ class AdversarialReward(RewardModel):
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.discriminator.load_state_dict(state["discriminator"])
         self.optimizer.load_state_dict(state["optimizer"])
+
+
+def _class_fidelity_classifier(context: RewardContext) -> nn.Module:
+    if context.text:
+        raise UsageError("class_weight needs a class-conditional model; "
+                         f"'{context.bundle.name}' is text-conditioned")
+    classifier = load_classifier(context.bundle.path)
+    if classifier is None:
+        raise UsageError(f"class_weight needs a classifier, and model '{context.bundle.name}' ships none")
+    return classifier.to(context.device).eval()
 
 
 class FidReward(RewardModel):
