@@ -107,6 +107,7 @@ def test_ablation_variants_train(cli, training_setup, tmp_path, extra):
     (["-T", "1"], "--steps must be between 2"),
     (["--reward-arg", "bogus=1"], "bad --reward-arg"),
     (["--reward-arg", "class_weight=0.1"], "class_weight needs a classifier"),
+    (["--reward-arg", "class_weight=-1"], "class_weight must be a finite number ≥ 0"),
     (["--data", "/no/such"], "does not exist"),
     (["--lr", "inf"], "must be positive finite numbers"),
     (["--lr", "nan"], "must be positive finite numbers"),

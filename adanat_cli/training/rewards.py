@@ -25,6 +25,7 @@ with ``accelerator.prepare_model`` when there are several processes.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -115,6 +116,8 @@ class AdversarialReward(RewardModel):
         super().__init__(context)
         bundle = context.bundle
         self.class_weight = float(class_weight)
+        if not math.isfinite(self.class_weight) or self.class_weight < 0:
+            raise UsageError(f"class_weight must be a finite number ≥ 0, not {class_weight}")
         self.classifier = _class_fidelity_classifier(context) if self.class_weight else None
         torch.manual_seed(context.seed + 7)
         cond_dim = bundle.text_encoder.pooled_dim if context.text else None
