@@ -41,6 +41,7 @@ python benchmarks/fid_vs_steps.py $R/compare-T{2,4,8}/report.json $R/sweep-T{4,8
   --rename 'sweep-T8:cosine[guidance=1]=cosine' --rename 'sweep-T4:cosine[guidance=0.5]=cosine, w 0.5 (tuned)' \
   --rename 'sweep-T8:cosine[guidance=0.5]=cosine, w 0.5 (tuned)' \
   $(for T in 4 8; do for w in 0 0.25 0.75 1.5; do echo "--skip sweep-T$T:cosine[guidance=$w]"; done; done) \
+  --skip compare-T4:cosine --skip compare-T4:adanat --skip compare-T8:cosine --skip compare-T8:adanat \
   --out $R/fid-vs-steps.png
 python benchmarks/enat_vs_uvit.py
 python benchmarks/tiny_mnist_quality.py
