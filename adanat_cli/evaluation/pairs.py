@@ -139,8 +139,9 @@ def evaluate_pair(
         pixels = to_uint8(samples.images)
         features = extract_features(pixels, extractor, batch_size=hi - lo, device=device)
         predicted = None
+        images = samples.images.to(device)
         if classifier is not None:
-            predicted = classifier(samples.images.to(device)).argmax(-1).cpu().numpy()
+            predicted = classifier(images).argmax(-1).cpu().numpy()
         agreed = None
         if align:
             agreed = caption_alignment(samples.images, list(labels[lo:hi]), torch.from_numpy(predicted),
@@ -151,7 +152,7 @@ def evaluate_pair(
                  for name, (space, _) in other_spaces.items()}
         extra_predicted = {}
         if classifier is not None and not text:  # class labels a classifier can judge: each space judges too
-            extra_predicted = {name: space.classify(samples.images.to(device)).argmax(-1).cpu().numpy()
+            extra_predicted = {name: space.classify(images).argmax(-1).cpu().numpy()
                                for name, (space, _) in other_spaces.items() if hasattr(space, "classify")}
         mine.append(BatchResult(b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds,
                                 samples.nfe, flops, extra, agreed, extra_predicted))

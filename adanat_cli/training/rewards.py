@@ -178,14 +178,19 @@ class AdversarialReward(RewardModel):
         self.optimizer.load_state_dict(state["optimizer"])
 
 
+def _bundled_classifier(context: RewardContext, missing: str) -> nn.Module:
+    """The model's bundled classifier on the reward's device, or a UsageError saying ``missing``."""
+    classifier = load_classifier(context.bundle.path)
+    if classifier is None:
+        raise UsageError(missing)
+    return classifier.to(context.device).eval()
+
+
 def _class_fidelity_classifier(context: RewardContext) -> nn.Module:
     if context.text:
         raise UsageError("class_weight needs a class-conditional model; "
                          f"'{context.bundle.name}' is text-conditioned")
-    classifier = load_classifier(context.bundle.path)
-    if classifier is None:
-        raise UsageError(f"class_weight needs a classifier, and model '{context.bundle.name}' ships none")
-    return classifier.to(context.device).eval()
+    return _bundled_classifier(context, f"class_weight needs a classifier, and model '{context.bundle.name}' ships none")
 
 
 class FidReward(RewardModel):
@@ -227,13 +232,11 @@ class ClassifierReward(RewardModel):
     def __init__(self, context: RewardContext) -> None:
         super().__init__(context)
 
-        classifier = load_classifier(context.bundle.path)
-        if classifier is None:
-            raise UsageError(f"model '{context.bundle.name}' ships no classifier for the classifier reward")
+        classifier = _bundled_classifier(context, f"model '{context.bundle.name}' ships no classifier for the classifier reward")
         if context.text and context.bundle.config.get("caption_attributes") is None:
             raise UsageError(f"the classifier reward reads the class a caption names, and model '{context.bundle.name}' "
                              "has no caption grammar that names classes (config.json caption_attributes)")
-        self.classifier = classifier.to(context.device).eval()
+        self.classifier = classifier
 
     def labels_for_prompts(self, prompts: list[str], pooled: torch.Tensor) -> torch.Tensor:
         """The class each caption names (``"a thin seven"`` -> 7)."""
