@@ -9,10 +9,12 @@ import torch
 
 from adanat_cli.architectures.clip_text import CLIPText
 from adanat_cli.architectures.uvit_text import UViTText
-from adanat_cli.builds import tiny_mnist_text
-from adanat_cli.data.captions import alignment, parse_caption
+from adanat_cli.builds import clip_image_encoder, tiny_mnist_text
+from adanat_cli.data.captions import WORDS, alignment, describe, make_caption, measure_attributes, parse_caption
+from adanat_cli.data.sources import mnist5k
 from adanat_cli.engine.sampling import generate_images
 from adanat_cli.metrics import load_classifier
+from adanat_cli.metrics.clip_image import load_clip_image_encoder, word_retrieval
 from adanat_cli.models.resolve import builtin_models, load_model
 from adanat_cli.schedulers.build import build_scheduler
 
@@ -57,3 +59,29 @@ def test_the_shipped_model_draws_the_digit_its_prompt_names():
     predicted, _ = classifier.classify(samples.images)
     agreement = alignment(samples.images, prompts, predicted, bundle.config["caption_attributes"]["thresholds"])
     assert agreement["class_agreement"] >= 0.8
+
+
+def test_the_build_adds_a_clip_image_encoder_that_loads(quick_text_bundle):
+    spec = json.loads((quick_text_bundle / "config.json").read_text())["clip_image_encoder"]
+    assert spec["type"] == "digit-clip-image" and spec["trained"]["steps"] == 3
+    encoder = load_clip_image_encoder(quick_text_bundle)
+    assert encoder(torch.rand(2, 3, 28, 28)).shape == (2, load_model(str(quick_text_bundle)).text_encoder.pooled_dim)
+
+
+def test_the_shipped_clip_image_encoder_tells_a_true_caption_from_a_one_word_flip():
+    bundle = shipped_or_skip()
+    thresholds = bundle.config["caption_attributes"]["thresholds"]
+    images, labels = mnist5k()
+    images, labels = images[::25], labels[::25]  # 200 digits
+    words = describe(labels, measure_attributes(images), thresholds)
+    true = [make_caption(c, w) for c, w in zip(labels.tolist(), words)]
+    flipped = [[make_caption(c, {**w, a: next(x for x in WORDS[a] if x != w[a])}) for a in w]
+               for c, w in zip(labels.tolist(), words)]
+    embed = lambda texts: bundle.prompts.embed(list(texts)).pooled.float()  # noqa: E731
+    assert word_retrieval(load_clip_image_encoder(bundle.path), embed, images, true, flipped) > 0.85  # chance: 0.5
+
+
+def test_adding_a_clip_image_encoder_to_a_class_model_is_one_line(tmp_path, capsys):
+    assert clip_image_encoder.main(["--bundle", str(builtin_models()["tiny-mnist"]), "--quick"]) != 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "has no caption_attributes" in err[0]

@@ -101,6 +101,26 @@ def test_ablation_variants_train(cli, training_setup, tmp_path, extra):
     assert meta["residual"] == ("--no-residual" not in extra)
 
 
+def test_a_run_can_start_from_another_runs_policy(cli, training_setup, tmp_path):
+    first, tuned = tmp_path / "first", tmp_path / "tuned"
+    assert cli("train-policy", *training_setup, "-u", "1", "--eval-every", "0", "-o", str(first)).code == 0
+    start = first / "policy.safetensors"
+    # a learning rate too small to move the weights: the exported policy is the one it started from
+    result = cli("train-policy", *training_setup, "-u", "1", "--eval-every", "0", "--checkpoint-every", "1",
+                 "--lr", "1e-12", "--init-policy", str(start), "-o", str(tuned))
+    assert result.code == 0, result.err
+    for key, value in _tensors(start).items():
+        torch.testing.assert_close(_tensors(tuned / "policy.safetensors")[key], value, rtol=0, atol=1e-8)
+    assert json.loads((tuned / "settings.json").read_text())["init_policy"] == str(start)
+    fresh = tmp_path / "fresh"  # the same run without --init-policy starts from its own seed's weights
+    assert cli("train-policy", *training_setup, "-u", "1", "--eval-every", "0", "--lr", "1e-12", "-o", str(fresh)).code == 0
+    assert not torch.equal(_tensors(fresh / "policy.safetensors")["linear1.weight"], _tensors(start)["linear1.weight"])
+    # resuming reads the checkpoint, not the starting file, which may be gone by then
+    start.unlink()
+    resumed = cli("train-policy", *training_setup, "-u", "2", "--eval-every", "0", "--resume", "-o", str(tuned))
+    assert resumed.code == 0, resumed.err
+
+
 @pytest.mark.parametrize("args, message", [
     (["-r", "nope"], "unknown reward 'nope'"),
     (["-u", "0"], "--updates must be at least 1"),
@@ -109,6 +129,7 @@ def test_ablation_variants_train(cli, training_setup, tmp_path, extra):
     (["--reward-arg", "class_weight=0.1"], "class_weight needs a classifier"),
     (["--reward-arg", "class_weight=-1"], "class_weight must be a finite number ≥ 0"),
     (["--data", "/no/such"], "does not exist"),
+    (["--init-policy", "/no/such.safetensors"], "policy file /no/such.safetensors does not exist"),
     (["--lr", "inf"], "must be positive finite numbers"),
     (["--lr", "nan"], "must be positive finite numbers"),
     (["--seed", "-1"], "--seed must be ≥ 0"),
@@ -118,6 +139,17 @@ def test_bad_input(cli, training_setup, tmp_path, args, message):
     result = cli("train-policy", *training_setup, *args, "-o", str(tmp_path / "run"))
     assert result.code != 0 and message in result.err, result.err
     assert len(result.err.strip().splitlines()) == 1
+
+
+def test_a_starting_policy_of_another_size_or_t_is_one_line(cli, training_setup, tmp_path):
+    first = tmp_path / "first"
+    assert cli("train-policy", *training_setup, "-u", "1", "--eval-every", "0", "-o", str(first)).code == 0
+    start = str(first / "policy.safetensors")
+    wider = [a if a != "hidden=16" else "hidden=32" for a in training_setup]
+    for args, message in ((wider, "has the network"), ([*training_setup, "-T", "4"], "was trained for T=3")):
+        result = cli("train-policy", *args, "--init-policy", start, "-o", str(tmp_path / "x"))
+        assert result.code != 0 and message in result.err, result.err
+        assert len(result.err.strip().splitlines()) == 1 and not (tmp_path / "x").exists()
 
 
 def test_classes_must_match_the_model(cli, training_setup, tmp_path):

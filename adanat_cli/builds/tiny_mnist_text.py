@@ -16,6 +16,8 @@ held-out extractor. Then, on the CPU with fixed seeds:
                     encoder's last hidden state, caption dropout to the empty prompt's context (p = 0.1);
 4. ``tune``         a light grid over cosine's guidance and re-masking temperature at T = 8, by FID on
                     1,000 samples of held-out captions (seed 1, never the evaluation seed 0);
+5. ``clip image``   an image encoder trained against the frozen text encoder (``builds.clip_image_encoder``),
+                    for the adversarial reward's CLIP-score term;
 
 then writes the bundle with the attribute thresholds and an evaluation caption file
 (``captions-eval.txt``, 1,000 captions of the real digits' own attributes) that ``compare`` reads
@@ -46,6 +48,7 @@ from ..metrics.frechet import feature_stats, frechet_distance
 from ..models.bundle import ModelBundle, add_to_bundle, load_bundle, read_bundle_config, save_bundle
 from ..models.resolve import BUILTIN_DIR
 from ..schedulers.build import build_scheduler
+from .clip_image_encoder import add_clip_image_encoder
 from .tiny_mnist import NUM_THREADS, cosine_lr, cpu_threads, derived_build_main, encode_all, random_shift, train_backbone
 
 DEFAULT_OUT = BUILTIN_DIR / "tiny-mnist-text"
@@ -305,6 +308,9 @@ def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) 
         updates["heldout_extractor"] = heldout
     add_to_bundle(path, copies, updates)
     copies[EVAL_CAPTIONS].unlink()
+    t0 = time.perf_counter()
+    add_clip_image_encoder(path, quick=quick, threads=threads, log=log)
+    times["clip_image"] = time.perf_counter() - t0
     log(f"wrote {path}; stage times (s): " + ", ".join(f"{k} {v:.1f}" for k, v in times.items()))
     return path
 

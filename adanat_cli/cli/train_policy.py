@@ -61,7 +61,7 @@ def train_policy_command(
     std_decay: float = typer.Option(None, "--std-decay", help=f"How much the std drops at each milestone ({RECIPE} 0.3).", show_default=False),
     min_std: float = typer.Option(None, "--min-std", help=f"Floor of the std ({RECIPE} 0.1).", show_default=False),
     reward: str = typer.Option(None, "--reward", "-r", help=f"Reward plugin: adversarial, fid, classifier; see `adanat plugins` ({RECIPE} adversarial).", show_default=False),
-    reward_arg: list[str] = typer.Option([], "--reward-arg", help="key=value option of the reward (e.g. d_steps=5, or class_weight=0.4: add 0.4 × the classifier's probability of the class)."),
+    reward_arg: list[str] = typer.Option([], "--reward-arg", help="key=value option of the reward (e.g. d_steps=5; class_weight=0.4: add 0.4 × the classifier's probability of the class; clip_weight=0.1, text models: add 0.1 × the CLIP score of image and prompt)."),
     network_arg: list[str] = typer.Option([], "--network-arg", help="Policy size: hidden=, pointwise=, fc1=, fc2= (default: the model's recipe, else the paper's)."),
     static: bool = typer.Option(None, "--static/--adaptive", help="Learn one per-step plan shared by all samples (the non-adaptive ablation).", show_default=False),
     residual: bool = typer.Option(None, "--residual/--no-residual", help="Add the handcrafted baseline to the actions (default: on).", show_default=False),
@@ -74,6 +74,7 @@ def train_policy_command(
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     precision: str = typer.Option(None, "--precision", help="auto (bf16 on a CUDA GPU that supports it, else fp32), fp32, bf16 or fp16 (CUDA only): the backbone's in rollouts and evaluations, and the mixed precision of the PPO update and the discriminator. Default: a resumed run's, else auto; recorded in settings.json.", show_default=False),
     compile: bool = typer.Option(None, "--compile/--no-compile", help="Compile the backbone with torch.compile for rollouts and evaluations (a one-time cost, logged as compile_seconds). Default: a resumed run's, else off.", show_default=False),
+    init_policy: Path = typer.Option(None, "--init-policy", help="Start the policy from this policy file's weights (fine-tuning, e.g. a shipped policy with another reward); it must be for the same T and network size. The critic and the reward's discriminator start afresh. Recorded in settings.json.", show_default=False),
     resume: bool = typer.Option(False, "--resume", help="Continue a run from its checkpoint, with the settings it was started with."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Delete an existing run in --out and start afresh."),
 ) -> None:
@@ -161,6 +162,7 @@ def train_policy_command(
         "reward_options": parse_scheduler_args(reward_arg) if reward_arg else None,
         "network": parse_network_args(network_arg) if network_arg else None,
         "precision": precision, "compile": compile,
+        "init_policy": str(init_policy) if init_policy is not None else None,
     }
     settings, source = resolve_settings(steps, recipe_for(bundle.config, steps), resumed, given)
     mixed_precision(resolve_precision(settings.precision, torch_device), torch_device)  # fp16 on a CPU: refused now
@@ -183,7 +185,7 @@ def train_policy_command(
         images, labels = load_real_images(source_images, bundle.backbone.num_classes, bundle.image_size)
     try:  # built before the run folder is touched: a bad setting leaves nothing behind
         trainer = PolicyTrainer(bundle, settings, images, labels, out, torch_device, shard,
-                                captions=prompts, real_captions=real_captions)
+                                captions=prompts, real_captions=real_captions, resuming=resume)
     except TypeError as err:
         raise UsageError(f"bad --reward-arg or --network-arg: {err}") from None
     if shard.is_main:

@@ -51,7 +51,7 @@ from ..metrics.fid import FeatureSet
 from ..models.bundle import ModelBundle
 from ..registry import registry
 from ..schedulers.adanat import AdaNATScheduler
-from ..schedulers.adanat_files import save_policy
+from ..schedulers.adanat_files import load_policy, save_policy
 from ..schedulers.adanat_network import PolicyNet, StaticTable
 from .rewards import RewardContext, RewardModel
 from .rollout import ExploringPolicy
@@ -92,6 +92,9 @@ class TrainSettings:
     # resumed run keeps what it ran with), and torch.compile of the backbone
     precision: str = "auto"
     compile: bool = False
+    # a policy file whose actor weights the run starts from (fine-tuning); the critic and the reward's
+    # networks start afresh
+    init_policy: str | None = None
 
     def std_at(self, update: int) -> float:
         reductions = sum(update >= m for m in self.std_milestones)
@@ -137,6 +140,20 @@ class _Float32Forward:
             return self.forward(x.float())
 
 
+def _start_from(actor: nn.Module, settings: TrainSettings) -> None:
+    """Load ``settings.init_policy``'s actor weights into ``actor``; a policy made for another number
+    of steps, kind or network size is one UsageError."""
+    path = settings.init_policy
+    start, meta = load_policy(path)
+    if meta.get("steps") != settings.steps or meta.get("residual") != settings.residual:
+        raise UsageError(f"--init-policy {path} was trained for T={meta.get('steps')} (residual {meta.get('residual')}); "
+                         f"this run is T={settings.steps} (residual {settings.residual})")
+    if type(start) is not type(actor) or getattr(start, "config", None) != getattr(actor, "config", None):
+        raise UsageError(f"--init-policy {path} has the network {meta.get('network')}; this run's is "
+                         f"{getattr(actor, 'config', None)}: pass the same --network-arg values or --static")
+    actor.load_state_dict(start.state_dict())
+
+
 def _update_seed(seed: int, update: int, salt: int) -> int:
     return int(np.random.SeedSequence([seed, update, salt]).generate_state(1)[0])
 
@@ -153,6 +170,7 @@ class PolicyTrainer:
         shard: Shard | None = None,
         captions: list[str] | None = None,
         real_captions: list[str] | None = None,
+        resuming: bool = False,
     ) -> None:
         """``real_labels`` are the real images' classes; for a text-conditioned model pass
         ``captions`` (what rollouts and evaluations are conditioned on) and ``real_captions`` (one true
@@ -185,6 +203,8 @@ class PolicyTrainer:
         else:
             actor = PolicyNet(backbone.feature_dim, backbone.grid, out_dim=4, **net)
         critic = PolicyNet(backbone.feature_dim, backbone.grid, out_dim=1, **net)
+        if settings.init_policy is not None and not resuming:  # a resumed run's checkpoint has the weights
+            _start_from(actor, settings)
         self.model = ActorCritic(actor, critic).to(device)
         if device.type == "cpu" and settings.precision == "bf16":
             depthwise_convs_in_fp32(self.model)
@@ -413,7 +433,8 @@ class PolicyTrainer:
             torn = _truncate_log(log_path, self.update)
             if torn and on_notice is not None:
                 on_notice(f"{log_path}: dropped {torn} half-written line(s) left by an interrupted run")
-            write_text_atomic(self.out / "settings.json", json.dumps(asdict(s), indent=2) + "\n")
+            recorded = {k: v for k, v in asdict(s).items() if not (k == "init_policy" and v is None)}
+            write_text_atomic(self.out / "settings.json", json.dumps(recorded, indent=2) + "\n")
             if self.captions is not None:
                 write_text_atomic(self.out / CAPTIONS_FILE, "".join(c + "\n" for c in self.captions))
         record: dict[str, Any] = {}

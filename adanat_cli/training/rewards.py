@@ -14,7 +14,10 @@ with ``accelerator.prepare_model`` when there are several processes.
 - ``adversarial`` (AdaNAT's choice): reward = sigmoid(D(x, y)) from a discriminator trained alongside
   the policy with non-saturating BCE, Adam(lr 1e-4, betas (0.5, 0.999)). ``class_weight=λ`` adds
   λ · a frozen classifier's probability of the requested class (class-conditional models only): a
-  nudge towards class fidelity that the FID does not reward by itself.
+  nudge towards class fidelity that the FID does not reward by itself. ``clip_weight=λ`` adds λ · the
+  CLIP score cos(image embedding, prompt embedding) of the bundle's CLIP image encoder
+  (text-conditioned models that ship one: ``metrics.clip_image``): the same nudge towards alignment
+  with the prompt, the standard alignment reward of text-to-image fine-tuning.
 - ``fid``: minus the FID of the batch the image was generated in, in the model's feature space
   (the paper's ablation; the policy learns to game the metric). It ignores the conditions, so it
   serves text-conditioned models as it is.
@@ -38,6 +41,7 @@ from ..errors import UsageError
 from ..evaluation.captions import caption_classes
 from ..evaluation.setup import evaluation_setup
 from ..metrics.digit_classifier import load_classifier
+from ..metrics.clip_image import clip_score, load_clip_image_encoder
 from ..metrics.extractors import extract_features, to_uint8
 from ..metrics.frechet import feature_stats, frechet_distance
 from .discriminator import ProjectionDiscriminator, discriminator_loss
@@ -112,13 +116,13 @@ class AdversarialReward(RewardModel):
     description = "sigmoid(D(x, y)) of a discriminator that keeps learning (AdaNAT's adversarial reward)."
 
     def __init__(self, context: RewardContext, d_steps: int = 5, d_lr: float = 1e-4, d_width: int = 32,
-                 d_batch: int = 128, class_weight: float = 0.0) -> None:
+                 d_batch: int = 128, class_weight: float = 0.0, clip_weight: float = 0.0) -> None:
         super().__init__(context)
         bundle = context.bundle
-        self.class_weight = float(class_weight)
-        if not math.isfinite(self.class_weight) or self.class_weight < 0:
-            raise UsageError(f"class_weight must be a finite number ≥ 0, not {class_weight}")
+        self.class_weight = _weight("class_weight", class_weight)
         self.classifier = _class_fidelity_classifier(context) if self.class_weight else None
+        self.clip_weight = _weight("clip_weight", clip_weight)
+        self.clip_image = _clip_image_encoder(context) if self.clip_weight else None
         torch.manual_seed(context.seed + 7)
         cond_dim = bundle.text_encoder.pooled_dim if context.text else None
         self.discriminator = ProjectionDiscriminator(bundle.backbone.num_classes, max(bundle.image_size), d_width,
@@ -146,6 +150,8 @@ class AdversarialReward(RewardModel):
         if self.classifier is not None:
             probs = torch.softmax(self.classifier(images), dim=-1)
             reward = reward + self.class_weight * probs.gather(1, labels[:, None]).squeeze(1)
+        if self.clip_image is not None:
+            reward = reward + self.clip_weight * clip_score(self.clip_image, images, labels)
         return reward
 
     def update(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, step: int) -> dict[str, float]:
@@ -178,6 +184,13 @@ class AdversarialReward(RewardModel):
         self.optimizer.load_state_dict(state["optimizer"])
 
 
+def _weight(name: str, value: Any) -> float:
+    weight = float(value)
+    if not math.isfinite(weight) or weight < 0:
+        raise UsageError(f"{name} must be a finite number ≥ 0, not {value}")
+    return weight
+
+
 def _bundled_classifier(context: RewardContext, missing: str) -> nn.Module:
     """The model's bundled classifier on the reward's device, or a UsageError saying ``missing``."""
     classifier = load_classifier(context.bundle.path)
@@ -191,6 +204,17 @@ def _class_fidelity_classifier(context: RewardContext) -> nn.Module:
         raise UsageError("class_weight needs a class-conditional model; "
                          f"'{context.bundle.name}' is text-conditioned")
     return _bundled_classifier(context, f"class_weight needs a classifier, and model '{context.bundle.name}' ships none")
+
+
+def _clip_image_encoder(context: RewardContext) -> nn.Module:
+    name = context.bundle.name
+    if not context.text:
+        raise UsageError(f"clip_weight needs a text-conditioned model; '{name}' is class-conditional")
+    encoder = load_clip_image_encoder(context.bundle.path)
+    if encoder is None:
+        raise UsageError(f"clip_weight needs a CLIP image encoder, and model '{name}' ships none "
+                         "(python -m adanat_cli.builds.clip_image_encoder --bundle DIR adds one)")
+    return encoder.to(context.device).eval()
 
 
 class FidReward(RewardModel):
