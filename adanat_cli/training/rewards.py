@@ -185,9 +185,12 @@ class AdversarialReward(RewardModel):
 
 
 def _weight(name: str, value: Any) -> float:
-    weight = float(value)
-    if not math.isfinite(weight) or weight < 0:
-        raise UsageError(f"{name} must be a finite number ≥ 0, not {value}")
+    try:
+        weight = float(value)
+    except (TypeError, ValueError):
+        weight = math.nan
+    if isinstance(value, bool) or not math.isfinite(weight) or weight < 0:
+        raise UsageError(f"{name} must be a finite number ≥ 0, not {value!r}")
     return weight
 
 
