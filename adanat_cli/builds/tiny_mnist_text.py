@@ -43,6 +43,7 @@ from ..data.captions import WORDS, alignment, caption_dataset, fit_thresholds, m
 from ..data.sources import mnist5k
 from ..engine.sampling import generate_images
 from ..io import ensure_writable, write_text_atomic
+from ..metrics.clip_image import contrastive_loss
 from ..metrics.digit_classifier import DigitClassifier, load_classifier, load_fid_stats
 from ..metrics.frechet import feature_stats, frechet_distance
 from ..models.bundle import ModelBundle, add_to_bundle, load_bundle, read_bundle_config, save_bundle
@@ -138,10 +139,7 @@ def train_text_encoder(images: torch.Tensor, captions: list[str], budget: Budget
         image_emb = F.normalize(tower(x), dim=-1)
         text_emb = F.normalize(_pooled(encoder, compact_ids[which], ids[which]), dim=-1)
         logits = logit_scale.exp().clamp(max=100) * image_emb @ text_emb.t()  # (B, B)
-        same = (which[:, None] == which[None, :]).float()
-        targets = same / same.sum(dim=1, keepdim=True)
-        loss = 0.5 * (torch.sum(-targets * F.log_softmax(logits, 1), 1).mean()
-                      + torch.sum(-targets.t() * F.log_softmax(logits.t(), 1), 1).mean())
+        loss = contrastive_loss(logits, which)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

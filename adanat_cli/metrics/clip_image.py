@@ -59,6 +59,15 @@ def clip_score(encoder: nn.Module, images: torch.Tensor, pooled: torch.Tensor) -
     return F.cosine_similarity(encoder(images).float(), pooled.float(), dim=-1)
 
 
+def contrastive_loss(logits: torch.Tensor, caption_ids: torch.Tensor) -> torch.Tensor:
+    """CLIP's symmetric InfoNCE over a (B, B) image-text logit matrix, where every pair whose captions
+    are the same (equal ``caption_ids`` (B,)) counts as a positive, with equal shares."""
+    same = (caption_ids[:, None] == caption_ids[None, :]).float()
+    targets = same / same.sum(dim=1, keepdim=True)
+    return 0.5 * (torch.sum(-targets * F.log_softmax(logits, 1), 1).mean()
+                  + torch.sum(-targets.t() * F.log_softmax(logits.t(), 1), 1).mean())
+
+
 def train_clip_image_encoder(images: torch.Tensor, pooled: torch.Tensor, caption_index: torch.Tensor, *,
                              steps: int = 1500, batch: int = 256, lr: float = 1e-3, seed: int = 0,
                              augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
@@ -82,10 +91,7 @@ def train_clip_image_encoder(images: torch.Tensor, pooled: torch.Tensor, caption
         which = caption_index[idx]
         x = images[idx] if augment is None else augment(images[idx], gen)
         logits = logit_scale.exp().clamp(max=100) * F.normalize(encoder(x), dim=-1) @ text[which].t()
-        same = (which[:, None] == which[None, :]).float()
-        targets = same / same.sum(dim=1, keepdim=True)
-        loss = 0.5 * (torch.sum(-targets * F.log_softmax(logits, 1), 1).mean()
-                      + torch.sum(-targets.t() * F.log_softmax(logits.t(), 1), 1).mean())
+        loss = contrastive_loss(logits, which)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
