@@ -37,7 +37,7 @@ STEPS, QUICK_STEPS = 1500, 3
 DEFAULT_OUT = BUILTIN_DIR / "tiny-mnist-text"
 
 
-def _flipped(words: dict[str, str], class_index: int) -> list[str]:
+def one_word_flips(words: dict[str, str], class_index: int) -> list[str]:
     """The full caption with each attribute word in turn replaced by its opposite."""
     out = []
     for attribute in ATTRIBUTES:
@@ -89,7 +89,7 @@ def add_clip_image_encoder(bundle_path: Path, quick: bool = False, threads: int 
                                             seed=SEED, augment=augment, log=log)
         words = describe(labels[held], {a: v[held] for a, v in attributes.items()}, thresholds)
         true = [make_caption(int(c), w) for c, w in zip(labels[held].tolist(), words)]
-        flipped = [_flipped(w, int(c)) for c, w in zip(labels[held].tolist(), words)]
+        flipped = [one_word_flips(w, int(c)) for c, w in zip(labels[held].tolist(), words)]
         check = word_retrieval(probe, embed, images[held], true, flipped)
         log(f"held-back digits prefer their true caption to a one-word flip {check:.3f} of the time (chance 0.5)")
 

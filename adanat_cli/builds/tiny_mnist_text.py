@@ -43,7 +43,7 @@ from ..data.captions import WORDS, alignment, caption_dataset, fit_thresholds, m
 from ..data.sources import mnist5k
 from ..engine.sampling import generate_images
 from ..io import ensure_writable, write_text_atomic
-from ..metrics.clip_image import contrastive_loss
+from ..metrics.clip_image import DigitClipImageEncoder, contrastive_loss
 from ..metrics.digit_classifier import DigitClassifier, load_classifier, load_fid_stats
 from ..metrics.frechet import feature_stats, frechet_distance
 from ..models.bundle import ModelBundle, add_to_bundle, load_bundle, read_bundle_config, save_bundle
@@ -89,28 +89,15 @@ def log(msg: str) -> None:
 
 
 # ------------------------------------------------------------------------------------ text encoder
-class ImageTower(nn.Module):
-    """The image side of the contrastive training (thrown away afterwards): 28x28 -> projection_dim."""
-
-    def __init__(self, dim: int):
-        super().__init__()
-        self.net = nn.Sequential(
-            nn.Conv2d(1, 16, 3, stride=2, padding=1), nn.GELU(),  # 14x14
-            nn.Conv2d(16, 32, 3, stride=2, padding=1), nn.GELU(),  # 7x7
-            nn.Flatten(), nn.Linear(32 * 49, 128), nn.GELU(), nn.Linear(128, dim),
-        )
-
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net(images[:, :1] * 2 - 1)
-
-
 def train_text_encoder(images: torch.Tensor, captions: list[str], budget: Budget, seed: int) -> tuple[CLIPText, dict]:
     """CLIP-style training: InfoNCE both ways with a learned temperature; captions that are equal
     strings are all positives of each other (many digits share a caption)."""
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     encoder = CLIPText(**TEXT_ENCODER_CONFIG)
-    tower = ImageTower(TEXT_ENCODER_CONFIG["projection_dim"])
+    # the image side of the contrastive training, thrown away afterwards (builds.clip_image_encoder
+    # trains the one the bundle ships, against the frozen encoder)
+    tower = DigitClipImageEncoder(TEXT_ENCODER_CONFIG["projection_dim"], width=16, hidden=128)
     logit_scale = nn.Parameter(torch.tensor(2.659))  # log(1 / 0.07), CLIP's start
     unique = sorted(set(captions))
     position = {c: i for i, c in enumerate(unique)}
