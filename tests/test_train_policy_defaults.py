@@ -35,6 +35,16 @@ def test_layers_paper_then_recipe_then_resumed_run_then_options():
     assert source == "the resumed run's settings"
 
 
+def test_a_recipe_from_a_fine_tuning_run_does_not_make_new_runs_start_from_its_file():
+    recipe = {"trajectories": 256, "init_policy": "runs/elsewhere/best.safetensors"}
+    fresh, _ = resolve_settings(8, recipe, None, {})
+    assert fresh.trajectories == 256 and fresh.init_policy is None
+    resumed, _ = resolve_settings(8, recipe, {"init_policy": "runs/a/best.safetensors"}, {})
+    assert resumed.init_policy == "runs/a/best.safetensors"  # a run's own settings keep it
+    given, _ = resolve_settings(8, recipe, None, {"init_policy": "p.safetensors"})
+    assert given.init_policy == "p.safetensors"
+
+
 def test_no_options_trains_the_default_model_into_a_fresh_run_folder(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ADANAT_MODEL", raising=False)

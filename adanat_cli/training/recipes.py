@@ -81,7 +81,9 @@ def resolve_settings(
     merged = asdict(TrainSettings())
     source = "the paper's settings"
     if recipe:
-        merged.update(recipe)
+        # a recipe from a fine-tuning run names the file it started from, a path on the machine that
+        # trained it: a record of the run, never a default for a new one
+        merged.update({k: v for k, v in recipe.items() if k != "init_policy"})
         source = "the model's recipe"
     if resumed:
         merged.update(resumed)
