@@ -100,10 +100,11 @@ class BundledNetworkExtractor(FeatureExtractor):
 
     def classify(self, images: torch.Tensor) -> torch.Tensor:
         """Class logits of images (N, 3, H, W) in [0, 1]: a bundled network is a classifier too, so a
-        space can judge class accuracy with its own network, not only the training one."""
+        space can judge class accuracy with its own network, not only the training one. Other sizes are
+        resized by ``prepare``, as the features are."""
         if images.shape[-2:] != (self.size, self.size):
-            images = torch.nn.functional.interpolate(images, size=(self.size, self.size), mode="bicubic",
-                                                     antialias=True).clamp(0, 1)
+            prepared = np.stack([self.prepare(image) for image in to_uint8(images)])  # (N, size, size, 3)
+            images = torch.from_numpy(prepared).permute(0, 3, 1, 2).to(images.device) / 255.0
         return self.network(images)
 
     def to(self, device: torch.device | str) -> "BundledNetworkExtractor":
