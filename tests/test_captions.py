@@ -21,6 +21,8 @@ from adanat_cli.data.captions import (
     make_caption,
     measure_attributes,
     parse_caption,
+    satisfied_statements,
+    statement_targets,
 )
 from adanat_cli.data.sources import mnist5k
 
@@ -211,6 +213,30 @@ def test_alignment_counts_only_what_captions_state(digits):
     none = alignment(images[:1], ["nothing here"], labels[:1], thresholds)
     assert none["class_agreement"] is None and none["attribute_agreement"] is None
     assert none["caption_agreement"] == 1.0
+
+
+def test_satisfied_statements_score_each_caption_as_alignment_judges_it(digits):
+    images, labels, _, thresholds = digits
+    generator = torch.Generator().manual_seed(3)
+    picks = torch.randperm(5000, generator=generator)[:40]
+    captions = [make_caption(int(torch.randint(0, 10, (), generator=generator)),
+                             {a: random_word for a, random_word in zip(ATTRIBUTES, words) if random_word})
+                for words in itertools.islice(itertools.cycle(itertools.product(*[(None, *WORDS[a]) for a in ATTRIBUTES])), 40)]
+    targets = statement_targets(captions)
+    assert targets.shape == (40, 7)
+    assert torch.equal(statement_targets(["a thick, upright seven"])[0], torch.tensor([7.0, 1, 1, 1, 0, 0, 0]))
+    one_hot = torch.nn.functional.one_hot(labels[picks], 10).float()  # a classifier sure of the true class
+    score = satisfied_statements(images[picks], targets, one_hot, thresholds)
+    for i, (index, caption) in enumerate(zip(picks.tolist(), captions)):
+        judged = alignment(images[index : index + 1], [caption], labels[index : index + 1], thresholds)
+        stated = judged["attribute_count"]
+        hits = judged["class_agreement"] + (judged["attribute_agreement"] or 0) * stated
+        assert math.isclose(score[i].item(), hits / (1 + stated), abs_tol=1e-6), (caption, judged)
+    assert 0 < score.mean() < 1  # random captions: some statements hold, some do not
+    true = [make_caption(int(labels[i]), w) for i, w in zip(picks.tolist(), describe(labels[picks], measure_attributes(images[picks]), thresholds))]
+    assert torch.equal(satisfied_statements(images[picks], statement_targets(true), one_hot, thresholds), torch.ones(40))
+    with pytest.raises(ValueError, match="name a class"):
+        satisfied_statements(images[:1], statement_targets(["a thick"]), one_hot[:1], thresholds)
 
 
 def test_alignment_rejects_mismatched_lengths(digits):

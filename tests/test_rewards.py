@@ -1,14 +1,17 @@
-"""Reward models: the adversarial reward's optional class-fidelity and CLIP-score terms."""
+"""Reward models: the adversarial reward's optional class-fidelity, CLIP-score and caption terms."""
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import pytest
 import torch
 
+from adanat_cli.data.captions import satisfied_statements, statement_targets
 from adanat_cli.errors import UsageError
+from adanat_cli.evaluation.captions import caption_thresholds
 from adanat_cli.metrics.clip_image import load_clip_image_encoder
 from adanat_cli.metrics.digit_classifier import load_classifier
 from adanat_cli.models.resolve import load_model
@@ -54,15 +57,53 @@ def test_clip_weight_adds_the_clip_score_of_image_and_prompt(quick_text_bundle):
     assert plain.clip_image is None  # off by default: nothing loaded
 
 
-def test_clip_weight_is_refused_without_a_text_model_or_an_image_encoder(quick_text_bundle, tmp_path):
-    with pytest.raises(UsageError, match="clip_weight needs a text-conditioned model; 'tiny-mnist' is class-conditional"):
-        AdversarialReward(_context(load_model("tiny-mnist")), clip_weight=0.5)
-    bare = tmp_path / "bare"
-    shutil.copytree(quick_text_bundle, bare)
-    config = json.loads((bare / "config.json").read_text())
-    del config["clip_image_encoder"]
-    (bare / "config.json").write_text(json.dumps(config))
-    with pytest.raises(UsageError, match="clip_weight needs a CLIP image encoder, and model 'bare' ships none"):
-        AdversarialReward(_text_context(load_model(str(bare))), clip_weight=0.5)
-    with pytest.raises(UsageError, match="clip_weight must be a finite number ≥ 0"):
-        AdversarialReward(_text_context(load_model(str(quick_text_bundle))), clip_weight=float("nan"))
+def _without(bundle_dir, key: str, copy):
+    """The bundle copied to ``copy`` with ``key`` removed from its config.json, loaded."""
+    shutil.copytree(bundle_dir, copy)
+    config = json.loads((copy / "config.json").read_text())
+    del config[key]
+    (copy / "config.json").write_text(json.dumps(config))
+    return load_model(str(copy))
+
+
+@pytest.mark.parametrize("option, key, missing", [
+    ("clip_weight", "clip_image_encoder", "clip_weight needs a CLIP image encoder, and model 'bare' ships none"),
+    ("caption_weight", "caption_attributes", "caption_weight reads captions by a grammar with attribute thresholds, "
+                                             "and model 'bare' has none"),
+])
+def test_an_alignment_term_is_refused_on_a_class_model_a_bundle_without_its_parts_or_a_bad_weight(
+        quick_text_bundle, tmp_path, option, key, missing):
+    with pytest.raises(UsageError, match=f"{option} needs a text-conditioned model; 'tiny-mnist' is class-conditional"):
+        AdversarialReward(_context(load_model("tiny-mnist")), **{option: 0.5})
+    with pytest.raises(UsageError, match=re.escape(missing)):
+        AdversarialReward(_text_context(_without(quick_text_bundle, key, tmp_path / "bare")), **{option: 0.5})
+    for bad in (float("nan"), -1):
+        with pytest.raises(UsageError, match=f"{option} must be a finite number ≥ 0"):
+            AdversarialReward(_text_context(load_model(str(quick_text_bundle))), **{option: bad})
+
+
+CAPTIONS = ["a seven", "a thick four", "a small, slanted one", "an eight"]
+
+
+def test_caption_weight_adds_the_fraction_of_statements_the_image_satisfies(quick_text_bundle):
+    bundle = load_model(str(quick_text_bundle))
+    images = torch.rand(4, 3, *bundle.image_size)
+    pooled = bundle.prompts.embed(CAPTIONS).pooled.float()
+    plain = AdversarialReward(_text_context(bundle))
+    weighted = AdversarialReward(_text_context(bundle), caption_weight=0.5)
+    labels = weighted.labels_for_prompts(CAPTIONS, pooled)
+    assert labels.shape == (4, pooled.shape[1] + 7)
+    assert torch.equal(labels[:, : pooled.shape[1]], pooled)  # the discriminator reads only these
+    assert torch.equal(plain.labels_for_prompts(CAPTIONS, pooled), pooled)  # off by default
+    probs = torch.softmax(load_classifier(bundle.path).eval()(images), dim=-1)
+    satisfied = satisfied_statements(images, statement_targets(CAPTIONS), probs, caption_thresholds(bundle))
+    torch.testing.assert_close(weighted(images, labels) - plain(images, pooled), 0.5 * satisfied)
+    assert ((satisfied >= 0) & (satisfied <= 1)).all()
+    weighted.update(images, labels, step=1)  # the discriminator trains on the embeddings alone
+
+
+def test_caption_weight_refuses_captions_that_name_no_class(quick_text_bundle):
+    reward = AdversarialReward(_text_context(load_model(str(quick_text_bundle))), caption_weight=0.5)
+    reward.check_prompts(["a seven", "a thick, slanted 3"])
+    with pytest.raises(UsageError, match="caption_weight reads the class each caption names: the caption 'a thick digit'"):
+        reward.check_prompts(["a seven", "a thick digit"])

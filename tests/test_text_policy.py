@@ -123,6 +123,14 @@ def test_the_clip_score_term_trains_a_text_model_and_is_recorded(cli, text_model
     assert settings["reward_options"] == {"d_batch": 8, "clip_weight": 0.5}
 
 
+def test_the_caption_term_trains_a_text_model_and_is_recorded(cli, text_model, captions_file, tmp_path):
+    result = cli("train-policy", *train_args(text_model, captions_file), "--reward-arg", "caption_weight=0.4",
+                 "-u", "1", "--eval-every", "0", "-o", str(tmp_path / "capw"))
+    assert result.code == 0, result.err
+    settings = json.loads((tmp_path / "capw" / "settings.json").read_text())
+    assert settings["reward_options"] == {"d_batch": 8, "caption_weight": 0.4}
+
+
 def test_resuming_a_captions_run_continues_exactly_with_its_own_captions(cli, text_model, captions_file, tmp_path):
     whole, split = tmp_path / "whole", tmp_path / "split"
     args = [*train_args(text_model, captions_file), "--eval-every", "0", "--checkpoint-every", "1"]

@@ -45,6 +45,24 @@ def test_a_recipe_from_a_fine_tuning_run_does_not_make_new_runs_start_from_its_f
     assert given.init_policy == "p.safetensors"
 
 
+def test_a_recipe_s_reward_options_stay_with_the_recipe_s_reward():
+    recipe = {"reward": "adversarial", "reward_options": {"class_weight": 0.4}}
+    kept, _ = resolve_settings(4, recipe, None, {"reward": "adversarial"})
+    assert kept.reward_options == {"class_weight": 0.4}
+    other, _ = resolve_settings(4, recipe, None, {"reward": "fid"})
+    assert other.reward == "fid" and other.reward_options == {}
+    given, _ = resolve_settings(4, recipe, None, {"reward": "fid", "reward_options": {"reward_batch": 64}})
+    assert given.reward_options == {"reward_batch": 64}
+
+
+def test_another_reward_on_a_model_whose_recipe_has_reward_options_trains(cli, tmp_path):
+    # tiny-mnist's T = 4 recipe trains with class_weight, an option the fid reward does not take
+    result = cli("train-policy", "--steps", "4", "--reward", "fid", "-u", "1", "--trajectories", "8",
+                 "--batch-size", "8", "--eval-every", "0", "--device", "cpu", "-o", str(tmp_path / "fid"))
+    assert result.code == 0, result.err
+    assert json.loads((tmp_path / "fid" / "settings.json").read_text())["reward_options"] == {}
+
+
 def test_no_options_trains_the_default_model_into_a_fresh_run_folder(cli, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("ADANAT_MODEL", raising=False)

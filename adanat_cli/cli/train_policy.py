@@ -61,7 +61,7 @@ def train_policy_command(
     std_decay: float = typer.Option(None, "--std-decay", help=f"How much the std drops at each milestone ({RECIPE} 0.3).", show_default=False),
     min_std: float = typer.Option(None, "--min-std", help=f"Floor of the std ({RECIPE} 0.1).", show_default=False),
     reward: str = typer.Option(None, "--reward", "-r", help=f"Reward plugin: adversarial, fid, classifier; see `adanat plugins` ({RECIPE} adversarial).", show_default=False),
-    reward_arg: list[str] = typer.Option([], "--reward-arg", help="key=value option of the reward (e.g. d_steps=5; class_weight=0.4: add 0.4 × the classifier's probability of the class; clip_weight=0.1, text models: add 0.1 × the CLIP score of image and prompt)."),
+    reward_arg: list[str] = typer.Option([], "--reward-arg", help="key=value option of the reward (e.g. d_steps=5; class_weight=0.4: add 0.4 × the classifier's probability of the class; clip_weight=0.1, text models: add 0.1 × the CLIP score of image and prompt; caption_weight=0.4, text models with a caption grammar: add 0.4 × the fraction of the caption's statements the image satisfies)."),
     network_arg: list[str] = typer.Option([], "--network-arg", help="Policy size: hidden=, pointwise=, fc1=, fc2= (default: the model's recipe, else the paper's)."),
     static: bool = typer.Option(None, "--static/--adaptive", help="Learn one per-step plan shared by all samples (the non-adaptive ablation).", show_default=False),
     residual: bool = typer.Option(None, "--residual/--no-residual", help="Add the handcrafted baseline to the actions (default: on).", show_default=False),

@@ -191,6 +191,41 @@ def _above(attributes: Mapping[str, torch.Tensor], classes: torch.Tensor,
     return above
 
 
+def statement_targets(captions: Sequence[str | ParsedCaption]) -> torch.Tensor:
+    """What each caption states, as a float (B, 1 + 2·len(ATTRIBUTES)) tensor: the class it names (-1 for
+    none), then per attribute (stated 0/1, the second word 0/1). ``satisfied_statements`` reads it."""
+    rows = []
+    for caption in captions:
+        parsed = caption if isinstance(caption, ParsedCaption) else parse_caption(caption)
+        row = [-1.0 if parsed.class_index is None else float(parsed.class_index)]
+        for attribute in ATTRIBUTES:
+            word = parsed.words[attribute]
+            row += [float(word is not None), float(word == WORDS[attribute][1])]
+        rows.append(row)
+    return torch.tensor(rows, dtype=torch.float32).reshape(len(rows), 1 + 2 * len(ATTRIBUTES))
+
+
+def satisfied_statements(images: torch.Tensor, targets: torch.Tensor, class_probs: torch.Tensor,
+                         thresholds: Mapping[str, Sequence[float]]) -> torch.Tensor:
+    """The fraction of each caption's statements its image satisfies, (B,) in [0, 1]: the class it names
+    scores the classifier's probability of that class (``class_probs`` (B, num_classes)), each stated
+    attribute 1 if the word measured on the image (by the named class's threshold) is the stated one,
+    else 0. ``targets`` come from ``statement_targets``; every caption must name a class."""
+    targets = targets.detach().float().cpu()
+    classes = targets[:, 0].long()
+    if classes.numel() and int(classes.min()) < 0:
+        raise ValueError("satisfied_statements needs captions that name a class")
+    probs = class_probs.detach().float().cpu()
+    score = probs.gather(1, classes[:, None]).squeeze(1)
+    count = torch.ones_like(score)
+    above = _above(measure_attributes(images.detach().cpu()), classes, thresholds)
+    for i, attribute in enumerate(ATTRIBUTES):
+        stated, wants_above = targets[:, 1 + 2 * i], targets[:, 2 + 2 * i] > 0.5
+        score = score + stated * (above[attribute] == wants_above).float()
+        count = count + stated
+    return score / count
+
+
 def describe(labels: torch.Tensor | Sequence[int], attributes: Mapping[str, torch.Tensor],
              thresholds: Mapping[str, Sequence[float]]) -> list[dict[str, str]]:
     """Each digit's words, ``[{"thickness": "thin"|"thick", "slant": ..., "size": ...}, ...]``, judged

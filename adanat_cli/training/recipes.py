@@ -88,7 +88,10 @@ def resolve_settings(
     if resumed:
         merged.update(resumed)
         source = "the resumed run's settings"
+    options_for = merged["reward"]
     merged.update({k: v for k, v in given.items() if v is not None})
+    if given.get("reward_options") is None and merged["reward"] != options_for:
+        merged["reward_options"] = {}  # a recipe's reward options belong to the recipe's reward
     merged["steps"] = steps
     return TrainSettings(**merged), source
 

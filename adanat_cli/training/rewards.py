@@ -17,7 +17,11 @@ with ``accelerator.prepare_model`` when there are several processes.
   nudge towards class fidelity that the FID does not reward by itself. ``clip_weight=λ`` adds λ · the
   CLIP score cos(image embedding, prompt embedding) of the bundle's CLIP image encoder
   (text-conditioned models that ship one: ``metrics.clip_image``): the same nudge towards alignment
-  with the prompt, the standard alignment reward of text-to-image fine-tuning.
+  with the prompt, the standard alignment reward of text-to-image fine-tuning. ``caption_weight=λ`` adds
+  λ · the fraction of the caption's statements the image satisfies (text models with a caption grammar,
+  thresholds and a classifier: tiny-mnist-text): the class it names scored by the classifier's
+  probability, each stated attribute word 1 if measured on the image, else 0 (``data.captions``). It is
+  ``class_weight`` for captions, and reads the definitions the alignment measure judges by.
 - ``fid``: minus the FID of the batch the image was generated in, in the model's feature space
   (the paper's ablation; the policy learns to game the metric). It ignores the conditions, so it
   serves text-conditioned models as it is.
@@ -36,9 +40,10 @@ from typing import Any, ClassVar
 import torch
 from torch import nn
 
+from ..data.captions import satisfied_statements, statement_targets
 from ..engine.conditioning import is_text_model
 from ..errors import UsageError
-from ..evaluation.captions import caption_classes
+from ..evaluation.captions import caption_classes, caption_thresholds
 from ..evaluation.setup import evaluation_setup
 from ..metrics.digit_classifier import load_classifier
 from ..metrics.clip_image import clip_score, load_clip_image_encoder
@@ -116,15 +121,19 @@ class AdversarialReward(RewardModel):
     description = "sigmoid(D(x, y)) of a discriminator that keeps learning (AdaNAT's adversarial reward)."
 
     def __init__(self, context: RewardContext, d_steps: int = 5, d_lr: float = 1e-4, d_width: int = 32,
-                 d_batch: int = 128, class_weight: float = 0.0, clip_weight: float = 0.0) -> None:
+                 d_batch: int = 128, class_weight: float = 0.0, clip_weight: float = 0.0,
+                 caption_weight: float = 0.0) -> None:
         super().__init__(context)
         bundle = context.bundle
         self.class_weight = _weight("class_weight", class_weight)
         self.classifier = _class_fidelity_classifier(context) if self.class_weight else None
         self.clip_weight = _weight("clip_weight", clip_weight)
         self.clip_image = _clip_image_encoder(context) if self.clip_weight else None
+        self.caption_weight = _weight("caption_weight", caption_weight)
+        self.caption_judge = _caption_judge(context) if self.caption_weight else None
         torch.manual_seed(context.seed + 7)
         cond_dim = bundle.text_encoder.pooled_dim if context.text else None
+        self.cond_dim = cond_dim
         self.discriminator = ProjectionDiscriminator(bundle.backbone.num_classes, max(bundle.image_size), d_width,
                                                      cond_dim=cond_dim)
         self.discriminator.to(context.device)
@@ -142,22 +151,46 @@ class AdversarialReward(RewardModel):
     def wrap(self, wrapper) -> None:
         self.wrapped = wrapper(self.discriminator)
 
+    def labels_for_prompts(self, prompts: list[str], pooled: torch.Tensor) -> torch.Tensor:
+        """The pooled embeddings, followed with ``caption_weight`` by what each caption states
+        (``data.captions.statement_targets``); the discriminator reads only the embeddings."""
+        if self.caption_judge is None:
+            return pooled
+        return torch.cat([pooled, statement_targets(prompts).to(pooled)], dim=1)
+
+    def check_prompts(self, prompts: list[str]) -> None:
+        if self.caption_judge is not None:
+            caption_classes(prompts, self.caption_judge.num_classes, WHAT_CAPTION_WEIGHT)
+
+    def _split(self, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(the discriminator's condition, the caption statements or None) of reward labels."""
+        if self.caption_judge is None:
+            return labels, None
+        return labels[:, : self.cond_dim], labels[:, self.cond_dim :]
+
     @torch.no_grad()
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         self.discriminator.eval()
         images, labels = images.to(self.context.device), labels.to(self.context.device)
+        labels, statements = self._split(labels)
         reward = torch.sigmoid(self.discriminator(images, labels))
         if self.classifier is not None:
             probs = torch.softmax(self.classifier(images), dim=-1)
             reward = reward + self.class_weight * probs.gather(1, labels[:, None]).squeeze(1)
         if self.clip_image is not None:
             reward = reward + self.clip_weight * clip_score(self.clip_image, images, labels)
+        if statements is not None:
+            judge = self.caption_judge
+            probs = torch.softmax(judge.classifier(images), dim=-1)
+            satisfied = satisfied_statements(images, statements, probs, judge.thresholds)
+            reward = reward + self.caption_weight * satisfied.to(reward)
         return reward
 
     def update(self, fake_images: torch.Tensor, fake_labels: torch.Tensor, step: int) -> dict[str, float]:
         """``d_steps`` discriminator steps on the given fakes (cut into batches) and as many real batches."""
         self.discriminator.train()
         ctx = self.context
+        fake_labels = self._split(fake_labels)[0]
         generator = torch.Generator().manual_seed(ctx.seed * 1_000_003 + step)
         n_fake = fake_images.shape[0]
         accuracy, loss_sum = 0.0, 0.0
@@ -218,6 +251,31 @@ def _clip_image_encoder(context: RewardContext) -> nn.Module:
         raise UsageError(f"clip_weight needs a CLIP image encoder, and model '{name}' ships none "
                          "(python -m adanat_cli.builds.clip_image_encoder --bundle DIR adds one)")
     return encoder.to(context.device).eval()
+
+
+WHAT_CAPTION_WEIGHT = "caption_weight reads the class each caption names"
+
+
+@dataclass
+class CaptionJudge:
+    """What ``caption_weight`` judges a caption's statements with."""
+
+    classifier: nn.Module
+    thresholds: dict[str, list[float]]
+    num_classes: int
+
+
+def _caption_judge(context: RewardContext) -> CaptionJudge:
+    name = context.bundle.name
+    if not context.text:
+        raise UsageError(f"caption_weight needs a text-conditioned model; '{name}' is class-conditional")
+    thresholds = caption_thresholds(context.bundle)
+    if thresholds is None:
+        raise UsageError(f"caption_weight reads captions by a grammar with attribute thresholds, and model '{name}' "
+                         "has none (config.json caption_attributes.thresholds)")
+    classifier = _bundled_classifier(context, f"caption_weight needs a classifier, and model '{name}' ships none")
+    num_classes = len(thresholds["size"])
+    return CaptionJudge(classifier, thresholds, num_classes)
 
 
 class FidReward(RewardModel):
