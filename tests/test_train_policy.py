@@ -129,6 +129,7 @@ def test_a_run_can_start_from_another_runs_policy(cli, training_setup, tmp_path)
     (["--reward-arg", "class_weight=0.1"], "class_weight needs a classifier"),
     (["--reward-arg", "class_weight=-1"], "class_weight must be a finite number ≥ 0"),
     (["--reward-arg", "class_weight=abc"], "class_weight must be a finite number ≥ 0, not 'abc'"),
+    (["--reward-arg", "caption_weight=0.2"], "caption_weight needs a text-conditioned model"),
     (["--data", "/no/such"], "does not exist"),
     (["--init-policy", "/no/such.safetensors"], "policy file /no/such.safetensors does not exist"),
     (["--lr", "inf"], "must be positive finite numbers"),
