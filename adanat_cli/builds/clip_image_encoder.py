@@ -27,7 +27,8 @@ from ..data.captions import ATTRIBUTES, WORDS, caption_dataset, describe, make_c
 from ..data.sources import mnist5k
 from ..errors import UsageError, run_script
 from ..metrics.clip_image import CLIP_IMAGE_FILE, train_clip_image_encoder, word_retrieval
-from ..models.bundle import add_to_bundle, load_bundle, read_bundle_config
+from ..evaluation.captions import caption_thresholds
+from ..models.bundle import add_to_bundle, load_bundle
 from ..models.resolve import BUILTIN_DIR
 from .tiny_mnist import NUM_THREADS, cpu_threads, random_shift
 
@@ -49,13 +50,11 @@ def one_word_flips(words: dict[str, str], class_index: int) -> list[str]:
 def add_clip_image_encoder(bundle_path: Path, quick: bool = False, threads: int = NUM_THREADS,
                            log=print) -> dict:
     """Train the encoder and write it into the bundle at ``bundle_path``; returns what was measured."""
-    config = read_bundle_config(bundle_path)
-    grammar = config.get("caption_attributes")
-    if not isinstance(grammar, dict) or "thresholds" not in grammar:
+    bundle = load_bundle(bundle_path)
+    thresholds = caption_thresholds(bundle)
+    if thresholds is None:
         raise UsageError(f"{bundle_path}: a CLIP image encoder is trained on captions of measured attributes, "
                          "and this bundle's config.json has no caption_attributes")
-    thresholds = grammar["thresholds"]
-    bundle = load_bundle(bundle_path)
     if bundle.text_encoder is None:
         raise UsageError(f"{bundle_path}: the model is not text-conditioned")
     steps = QUICK_STEPS if quick else STEPS

@@ -218,7 +218,7 @@ def satisfied_statements(images: torch.Tensor, targets: torch.Tensor, class_prob
     probs = class_probs.detach().float().cpu()
     score = probs.gather(1, classes[:, None]).squeeze(1)
     count = torch.ones_like(score)
-    above = _above(measure_attributes(images.detach().cpu()), classes, thresholds)
+    above = _above(measure_attributes(images.detach()), classes, thresholds)  # (B,) values move, not images
     for i, attribute in enumerate(ATTRIBUTES):
         stated, wants_above = targets[:, 1 + 2 * i], targets[:, 2 + 2 * i] > 0.5
         score = score + stated * (above[attribute] == wants_above).float()

@@ -262,7 +262,10 @@ class CaptionJudge:
 
     classifier: nn.Module
     thresholds: dict[str, list[float]]
-    num_classes: int
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.thresholds["size"])
 
 
 def _caption_judge(context: RewardContext) -> CaptionJudge:
@@ -274,8 +277,7 @@ def _caption_judge(context: RewardContext) -> CaptionJudge:
         raise UsageError(f"caption_weight reads captions by a grammar with attribute thresholds, and model '{name}' "
                          "has none (config.json caption_attributes.thresholds)")
     classifier = _bundled_classifier(context, f"caption_weight needs a classifier, and model '{name}' ships none")
-    num_classes = len(thresholds["size"])
-    return CaptionJudge(classifier, thresholds, num_classes)
+    return CaptionJudge(classifier, thresholds)
 
 
 class FidReward(RewardModel):
