@@ -52,7 +52,9 @@ def test_training_exports_a_policy_that_samples(cli, training_setup, tmp_path, t
 
     recipe = json.loads((toy_bundle / "config.json").read_text())["training_recipes"]["3"]
     best_update = load_policy(run / "best.safetensors")[1]["training"]["updates"]
-    assert recipe == {**json.loads((run / "settings.json").read_text()), "updates": best_update}
+    settings = json.loads((run / "settings.json").read_text())
+    assert settings.pop("model") == json.loads((run / "policy.json").read_text())["model"]  # not a setting
+    assert recipe == {**settings, "updates": best_update}
 
 
 def test_resumed_training_equals_an_uninterrupted_run(cli, training_setup, tmp_path):

@@ -75,7 +75,7 @@ def test_no_options_trains_the_default_model_into_a_fresh_run_folder(cli, tmp_pa
     recipe = recipe_for(load_model("tiny-mnist").config, 8)
     overridden = {"updates": 1, "trajectories": 4, "batch_size": 4, "eval_every": 0}
     # the recipe predates --precision/--compile: the paper's defaults apply, auto made concrete (fp32 on a CPU)
-    assert settings == {**recipe, **overridden, "precision": "fp32", "compile": False}
+    assert settings == {**recipe, **overridden, "precision": "fp32", "compile": False, "model": "tiny-mnist"}
     assert "defaults: the model's recipe" in first.err
     assert "adanat sample -m tiny-mnist --scheduler adanat --steps 8 --scheduler-arg policy=runs/tiny-mnist-T8-1/" in first.err
     assert "adanat compare -m tiny-mnist --schedulers cosine,adanat --steps 8 -a adanat:policy=" in first.err
@@ -112,7 +112,22 @@ def test_a_named_run_resumes_on_the_model_it_trained_for(cli, tmp_path, monkeypa
     assert "for tiny-mnist-enat" in resumed.err
     assert json.loads((run / "policy.json").read_text())["training"]["updates"] == 2
 
+    # an interrupted run has exported nothing yet: its settings.json names the model
+    assert json.loads((run / "settings.json").read_text())["model"] == "tiny-mnist-enat"
+    for exported in ("policy.json", "policy.safetensors", "best.json", "best.safetensors"):
+        (run / exported).unlink(missing_ok=True)
+    interrupted = cli("train-policy", "--resume", "--out", str(run), "--updates", "3", "--device", "cpu")
+    assert interrupted.code == 0, interrupted.err
+    assert "for tiny-mnist-enat" in interrupted.err
+
+    # naming another model than the one the checkpoint trained for: one line, not a confusing mismatch later
+    wrong = cli("train-policy", "--resume", "--out", str(run), "-m", "tiny-mnist", "--updates", "4", "--device", "cpu")
+    assert wrong.code == 2 and len(wrong.err.strip().splitlines()) == 1, wrong.err
+    assert "trained a policy for model 'tiny-mnist-enat', not 'tiny-mnist'" in wrong.err
+
     policy = json.loads((run / "policy.json").read_text())
+    settings = json.loads((run / "settings.json").read_text())
+    (run / "settings.json").write_text(json.dumps({**settings, "model": "gone-model"}))
     (run / "policy.json").write_text(json.dumps({**policy, "model": "gone-model"}))
     refused = cli("train-policy", "--resume", "--out", str(run), "--updates", "3", "--device", "cpu")
     assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1, refused.err

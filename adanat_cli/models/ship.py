@@ -72,6 +72,7 @@ def training_recipe(policy_file: Path, meta: dict) -> dict | None:
     if not settings_file.is_file():
         return None
     recipe = read_json_object(settings_file, "training settings", ConversionError)
+    recipe.pop("model", None)  # which model the run trained for: not a setting
     reached = (meta.get("training") or {}).get("updates")
     if isinstance(reached, int) and reached > 0:
         recipe["updates"] = reached

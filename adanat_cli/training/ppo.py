@@ -360,6 +360,7 @@ class PolicyTrainer:
             "update": self.update,
             "best_fid": self.best_fid,
             "settings": asdict(self.settings),
+            "bundle": self.bundle.name,
             "model": self.accelerator.unwrap_model(self.trained).state_dict(),  # plain tensors: weights_only loads it
             "optimizer": self.optimizer.state_dict(),
             "reward": self.reward.state_dict(),
@@ -384,6 +385,10 @@ class PolicyTrainer:
         if not all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point()):
             raise UsageError(f"cannot resume from {path}: its networks hold non-finite weights (the run diverged); "
                              "start afresh with --overwrite and a lower --lr")
+        trained_for = state.get("bundle")  # absent from checkpoints written before it was recorded
+        if trained_for is not None and trained_for != self.bundle.name:
+            raise UsageError(f"cannot resume: {path} trained a policy for model '{trained_for}', not "
+                             f"'{self.bundle.name}'; resume without --model (or with --model {trained_for})")
         saved = TrainSettings(**state["settings"])
         for key in ("steps", "static", "residual", "reward", "seed", "trajectories", "network"):
             if getattr(saved, key) != getattr(self.settings, key):
@@ -434,6 +439,7 @@ class PolicyTrainer:
             if torn and on_notice is not None:
                 on_notice(f"{log_path}: dropped {torn} half-written line(s) left by an interrupted run")
             recorded = {k: v for k, v in asdict(s).items() if not (k == "init_policy" and v is None)}
+            recorded["model"] = self.bundle.name  # an interrupted run (no policy.json yet) still names its model
             write_text_atomic(self.out / "settings.json", json.dumps(recorded, indent=2) + "\n")
             if self.captions is not None:
                 write_text_atomic(self.out / CAPTIONS_FILE, "".join(c + "\n" for c in self.captions))

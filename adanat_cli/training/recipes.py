@@ -62,13 +62,16 @@ def saved_settings(run: Path) -> dict[str, Any]:
 
 
 def saved_model(run: Path) -> str | None:
-    """The model a run folder's policy was trained for (its ``policy.json``), or None."""
-    file = Path(run) / "policy.json"
-    try:
-        model = json.loads(file.read_text(encoding="utf-8")).get("model")
-    except (OSError, ValueError, AttributeError):
-        return None
-    return model if isinstance(model, str) and model else None
+    """The model a run folder's policy was trained for, or None: its ``settings.json`` records it from
+    the first update (runs from before that: the ``model`` of its exported policy, final or best)."""
+    for name in ("settings.json", "policy.json", "best.json"):
+        try:
+            model = json.loads((Path(run) / name).read_text(encoding="utf-8")).get("model")
+        except (OSError, ValueError, AttributeError):
+            continue
+        if isinstance(model, str) and model:
+            return model
+    return None
 
 
 def resolve_settings(
