@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import random
 
 import pytest
 import torch
@@ -20,6 +21,7 @@ from adanat_cli.data.captions import (
     fit_thresholds,
     make_caption,
     measure_attributes,
+    mismatched_caption,
     parse_caption,
     satisfied_statements,
     statement_targets,
@@ -247,3 +249,14 @@ def test_alignment_rejects_mismatched_lengths(digits):
         alignment(images[:10], ["a one"] * 10, labels[:9], thresholds)
     with pytest.raises(ValueError, match="thresholds lack"):
         alignment(images[:10], ["a one"] * 10, labels[:10], {"thickness": [1.0] * 10})
+
+
+def test_mismatched_caption_negates_one_statement_and_keeps_the_style():
+    rng = random.Random(0)
+    flips = {mismatched_caption("a thick, slanted, small seven", rng) for _ in range(60)}
+    assert flips == {"a thin, slanted, small seven", "a thick, upright, small seven", "a thick, slanted, large seven"}
+    assert {mismatched_caption("a thick slanted seven", rng) for _ in range(30)} == {
+        "a thin slanted seven", "a thick upright seven"}  # no commas in, none out
+    others = {mismatched_caption("an eight", rng) for _ in range(200)}
+    assert others == {make_caption(c) for c in range(10) if c != 8}
+    assert mismatched_caption("a thick digit", rng) is None

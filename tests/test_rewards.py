@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 
-from adanat_cli.data.captions import satisfied_statements, statement_targets
+from adanat_cli.data.captions import make_caption, parse_caption, satisfied_statements, statement_targets
 from adanat_cli.errors import UsageError
 from adanat_cli.evaluation.captions import caption_thresholds
 from adanat_cli.metrics.clip_image import load_clip_image_encoder
@@ -107,3 +107,46 @@ def test_caption_weight_refuses_captions_that_name_no_class(quick_text_bundle):
     reward.check_prompts(["a seven", "a thick, slanted 3"])
     with pytest.raises(UsageError, match="caption_weight reads the class each caption names: the caption 'a thick digit'"):
         reward.check_prompts(["a seven", "a thick digit"])
+
+
+def test_mismatch_weight_trains_the_discriminator_to_reject_real_images_under_wrong_conditions(quick_text_bundle):
+    bundle = load_model(str(quick_text_bundle))
+    context = _text_context(bundle)  # real captions: "a seven", "a thin upright three", cycled
+    reward = AdversarialReward(context, mismatch_weight=1.0)
+    wrong = reward.wrong_labels
+    assert wrong.shape == context.real_labels.shape
+    # "a seven" states no attribute: another class; "a thin upright three": one of its two words flipped
+    negatives = {"a thick upright three", "a thin slanted three"} | {
+        make_caption(c) for c in range(10) if c != 7}
+    candidates = sorted(negatives)
+    pooled = bundle.prompts.embed(candidates).pooled.float()
+    for row, caption in zip(wrong, context.real_captions):
+        match = [c for c, p in zip(candidates, pooled) if torch.allclose(p, row)]
+        assert match and parse_caption(match[0]) != parse_caption(caption)
+    record = reward.update(torch.rand(8, 3, *bundle.image_size), context.real_labels, step=0)
+    assert 0.0 <= record["d_mismatch_acc"] <= 1.0
+    assert "d_mismatch_acc" not in AdversarialReward(_text_context(bundle)).update(
+        torch.rand(8, 3, *bundle.image_size), context.real_labels, step=0)
+    # the extra term is exactly μ · softplus(D(real, wrong)): the same seed gives the same discriminator
+    # and the same batches, and one step's loss is measured before the step
+    plain, matching = AdversarialReward(context, d_steps=1), AdversarialReward(context, d_steps=1, mismatch_weight=2.0)
+    before = {k: v.clone() for k, v in matching.discriminator.state_dict().items()}
+    reals = context.real_images
+    difference = (matching.update(reals, context.real_labels, step=3)["d_loss"]
+                  - plain.update(reals, context.real_labels, step=3)["d_loss"])
+    generator = torch.Generator().manual_seed(context.seed * 1_000_003 + 3)
+    torch.randint(0, 8, (8,), generator=generator)  # the fakes' draw, then the reals'
+    real_idx = torch.randint(0, 8, (8,), generator=generator)
+    matching.discriminator.load_state_dict(before)
+    expected = 2.0 * torch.nn.functional.softplus(matching.discriminator(reals[real_idx], wrong[real_idx])).mean()
+    assert difference == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_mismatch_weight_on_a_class_model_uses_another_class():
+    bundle = load_model("tiny-mnist")
+    context = _context(bundle)
+    wrong = AdversarialReward(context, mismatch_weight=0.5).wrong_labels
+    assert wrong.dtype == torch.long and (wrong != context.real_labels).all()
+    assert ((wrong >= 0) & (wrong < bundle.backbone.num_classes)).all()
+    with pytest.raises(UsageError, match="mismatch_weight must be a finite number ≥ 0"):
+        AdversarialReward(context, mismatch_weight=-0.5)

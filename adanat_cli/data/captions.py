@@ -226,6 +226,26 @@ def satisfied_statements(images: torch.Tensor, targets: torch.Tensor, class_prob
     return score / count
 
 
+def mismatched_caption(text: str, rng: random.Random) -> str | None:
+    """``text`` with one statement made false, the hard negative of a matching-aware discriminator: a
+    stated attribute word chosen by ``rng`` replaced by its opposite, or, for a caption that states no
+    attribute, its class by another. Comma style is kept, so that punctuation tells nothing. None for
+    a caption that names no class (nothing of the grammar to negate)."""
+    parsed = parse_caption(text)
+    if parsed.class_index is None:
+        return None
+    stated = sorted(parsed.stated)
+    words = dict(parsed.words)
+    class_index = parsed.class_index
+    if stated:
+        attribute = rng.choice(stated)
+        pair = WORDS[attribute]
+        words[attribute] = pair[1 - pair.index(words[attribute])]
+    else:
+        class_index = rng.choice([c for c in range(len(CLASS_WORDS)) if c != class_index])
+    return make_caption(class_index, words, commas="," in text)
+
+
 def describe(labels: torch.Tensor | Sequence[int], attributes: Mapping[str, torch.Tensor],
              thresholds: Mapping[str, Sequence[float]]) -> list[dict[str, str]]:
     """Each digit's words, ``[{"thickness": "thin"|"thick", "slant": ..., "size": ...}, ...]``, judged

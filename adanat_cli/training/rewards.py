@@ -22,6 +22,12 @@ with ``accelerator.prepare_model`` when there are several processes.
   thresholds and a classifier: tiny-mnist-text): the class it names scored by the classifier's
   probability, each stated attribute word 1 if measured on the image, else 0 (``data.captions``). It is
   ``class_weight`` for captions, and reads the definitions the alignment measure judges by.
+  ``mismatch_weight=μ`` makes the discriminator matching-aware (Reed et al., 2016, GAN-CLS): real
+  images paired with a wrong condition count as fakes too, weighted μ, so that D must read the
+  condition rather than only realism. The wrong condition is another class for a class-conditional
+  model; for a text model each real caption with one statement negated (``data.captions.
+  mismatched_caption``: a stated attribute word flipped, else the class changed), or another real
+  image's caption where the grammar finds nothing to negate. Fixed per real image by the seed.
 - ``fid``: minus the FID of the batch the image was generated in, in the model's feature space
   (the paper's ablation; the policy learns to game the metric). It ignores the conditions, so it
   serves text-conditioned models as it is.
@@ -33,14 +39,16 @@ with ``accelerator.prepare_model`` when there are several processes.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from ..data.captions import satisfied_statements, statement_targets
+from ..data.captions import mismatched_caption, satisfied_statements, statement_targets
 from ..engine.conditioning import is_text_model
 from ..errors import UsageError
 from ..evaluation.captions import caption_classes, caption_thresholds
@@ -122,7 +130,7 @@ class AdversarialReward(RewardModel):
 
     def __init__(self, context: RewardContext, d_steps: int = 5, d_lr: float = 1e-4, d_width: int = 32,
                  d_batch: int = 128, class_weight: float = 0.0, clip_weight: float = 0.0,
-                 caption_weight: float = 0.0) -> None:
+                 caption_weight: float = 0.0, mismatch_weight: float = 0.0) -> None:
         super().__init__(context)
         bundle = context.bundle
         self.class_weight = _weight("class_weight", class_weight)
@@ -131,6 +139,8 @@ class AdversarialReward(RewardModel):
         self.clip_image = _clip_image_encoder(context) if self.clip_weight else None
         self.caption_weight = _weight("caption_weight", caption_weight)
         self.caption_judge = _caption_judge(context) if self.caption_weight else None
+        self.mismatch_weight = _weight("mismatch_weight", mismatch_weight)
+        self.wrong_labels = _mismatched_conditions(context) if self.mismatch_weight else None
         torch.manual_seed(context.seed + 7)
         cond_dim = bundle.text_encoder.pooled_dim if context.text else None
         self.cond_dim = cond_dim
@@ -193,21 +203,33 @@ class AdversarialReward(RewardModel):
         fake_labels = self._split(fake_labels)[0]
         generator = torch.Generator().manual_seed(ctx.seed * 1_000_003 + step)
         n_fake = fake_images.shape[0]
-        accuracy, loss_sum = 0.0, 0.0
+        accuracy, loss_sum, mismatch_accuracy = 0.0, 0.0, 0.0
         for i in range(self.d_steps):
             fake_idx = torch.randint(0, n_fake, (min(self.d_batch, n_fake),), generator=generator)
             real_idx = torch.randint(0, ctx.real_images.shape[0], (len(fake_idx),), generator=generator)
             real_x, real_y = ctx.real_images[real_idx].to(ctx.device), ctx.real_labels[real_idx].to(ctx.device)
             fake_x, fake_y = fake_images[fake_idx].to(ctx.device), fake_labels[fake_idx].to(ctx.device)
-            logits = self.wrapped(torch.cat([real_x, fake_x]), torch.cat([real_y, fake_y]))
-            real_logits, fake_logits = logits[: len(real_x)], logits[len(real_x):]
+            images, conditions = [real_x, fake_x], [real_y, fake_y]
+            if self.wrong_labels is not None:
+                images.append(real_x)
+                conditions.append(self.wrong_labels[real_idx].to(ctx.device))
+            logits = self.wrapped(torch.cat(images), torch.cat(conditions))
+            n = len(real_x)
+            real_logits, fake_logits = logits[:n], logits[n : 2 * n]
             loss = discriminator_loss(real_logits, fake_logits)
+            if self.wrong_labels is not None:
+                wrong_logits = logits[2 * n :]
+                loss = loss + self.mismatch_weight * F.softplus(wrong_logits).mean()
+                mismatch_accuracy += (wrong_logits < 0).float().mean().item()
             self.optimizer.zero_grad(set_to_none=True)
             self.backward(loss)
             self.optimizer.step()
             accuracy += 0.5 * ((real_logits > 0).float().mean() + (fake_logits < 0).float().mean()).item()
             loss_sum += loss.item()
-        return {"d_loss": loss_sum / self.d_steps, "d_acc": accuracy / self.d_steps}
+        record = {"d_loss": loss_sum / self.d_steps, "d_acc": accuracy / self.d_steps}
+        if self.wrong_labels is not None:  # how often D rejects a real image under a wrong condition
+            record["d_mismatch_acc"] = mismatch_accuracy / self.d_steps
+        return record
 
     def state_dict(self) -> dict[str, Any]:
         return {"discriminator": self.discriminator.state_dict(), "optimizer": self.optimizer.state_dict()}
@@ -225,6 +247,36 @@ def _weight(name: str, value: Any) -> float:
     if isinstance(value, bool) or not math.isfinite(weight) or weight < 0:
         raise UsageError(f"{name} must be a finite number ≥ 0, not {value!r}")
     return weight
+
+
+MISMATCH_SEED = 11
+EMBED_CHUNK = 256
+
+
+def _mismatched_conditions(context: RewardContext) -> torch.Tensor:
+    """A wrong condition for each real image, in the form of ``context.real_labels`` (see the module
+    docstring, ``mismatch_weight``)."""
+    n = context.real_labels.shape[0]
+    if n < 2:
+        raise UsageError("mismatch_weight pairs real images with other images' conditions, and needs at least two")
+    if not context.text:
+        num_classes = context.bundle.backbone.num_classes
+        generator = torch.Generator().manual_seed(context.seed + MISMATCH_SEED)
+        offsets = torch.randint(1, num_classes, (n,), generator=generator)
+        return (context.real_labels.long() + offsets) % num_classes
+    rng = random.Random(context.seed + MISMATCH_SEED)
+    captions = list(context.real_captions or [])
+    wrong = []
+    for i, caption in enumerate(captions):
+        negated = mismatched_caption(caption, rng)
+        if negated is None:  # outside the grammar: another real image's caption
+            negated = captions[(i + rng.randrange(1, n)) % n]
+        wrong.append(negated)
+    unique = sorted(set(wrong))
+    pooled = torch.cat([context.bundle.prompts.embed(unique[i:i + EMBED_CHUNK]).pooled.float().cpu()
+                        for i in range(0, len(unique), EMBED_CHUNK)])
+    row = {caption: i for i, caption in enumerate(unique)}
+    return pooled[torch.tensor([row[caption] for caption in wrong])]
 
 
 def _bundled_classifier(context: RewardContext, missing: str) -> nn.Module:
