@@ -1,10 +1,11 @@
 """Refactors change no image and no number: fixed `sample` and `compare` commands on the built-in
 models reproduce the fingerprints recorded before the 0.2 layout change (``tests/reproducibility.py``).
 
-Images and the grid must match bit for bit. Report numbers must match to 1e-6 relative: the FID's
-matrix square root comes from scipy/numpy, whose last bits change with their version and BLAS
-(numpy 2.4.6 with scipy 1.17.1 moves tiny-mnist's FID 158.39901613 to 158.39901032), while a change
-in the code moves it by far more."""
+Images and the grid must match bit for bit. Report numbers must match to 1e-6 relative: the FID
+goes through numpy's eigendecomposition (and torch's CPU kernels for the features), whose last bits
+change with the installed versions and BLAS (a fresh install with numpy 2.4.6 moves tiny-mnist's
+FID from 158.39901613 to 158.39901032 with the code unchanged), while a change in the code moves it
+by far more."""
 
 from __future__ import annotations
 
