@@ -150,3 +150,16 @@ def test_mismatch_weight_on_a_class_model_uses_another_class():
     assert ((wrong >= 0) & (wrong < bundle.backbone.num_classes)).all()
     with pytest.raises(UsageError, match="mismatch_weight must be a finite number ≥ 0"):
         AdversarialReward(context, mismatch_weight=-0.5)
+
+
+def test_mismatch_weight_falls_back_to_another_real_caption_outside_the_grammar(quick_text_bundle):
+    bundle = load_model(str(quick_text_bundle))
+    captions = ["a seven", "a red bus", "a thick four", "a cat on a mat"]
+    pooled = bundle.prompts.embed(captions).pooled.float()
+    context = RewardContext(bundle, torch.rand(4, 3, *bundle.image_size), pooled, torch.device("cpu"), 0,
+                            bundle.evaluation, real_captions=captions)
+    wrong = AdversarialReward(context, mismatch_weight=1.0).wrong_labels
+    for i in (1, 3):  # no class named: the wrong caption is another image's (all four differ here)
+        assert any(torch.allclose(wrong[i], row) for j, row in enumerate(pooled) if j != i)
+        assert not torch.allclose(wrong[i], pooled[i])
+    assert torch.allclose(wrong[2], bundle.prompts.embed(["a thin four"]).pooled.float()[0])
