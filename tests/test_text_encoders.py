@@ -242,6 +242,15 @@ def test_prompt_embedder_encodes_each_prompt_once():
     assert cache.embed([]).context.shape == (0, 3, 2)
 
 
+def test_prompt_embedder_pooled_is_embeds_pooled_on_the_cpu_through_the_same_cache():
+    cache = PromptEmbedder(CountingEncoder())
+    pooled = cache.pooled(["cat", "dog", "cat"])
+    assert pooled.dtype == torch.float32 and pooled.device.type == "cpu"
+    assert torch.equal(pooled, cache.embed(["cat", "dog", "cat"]).pooled.cpu())
+    assert cache.encoded == 2  # embed found both in the cache
+    assert cache.pooled([]).shape == (0, 1)
+
+
 def test_prompt_embedder_with_clip_text_matches_direct_encoding():
     model = _tiny_clip()
     cache = PromptEmbedder(model)

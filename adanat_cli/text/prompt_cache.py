@@ -67,6 +67,13 @@ class PromptEmbedder:
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         return self._stack(self._rows(prompts))
 
+    def pooled(self, prompts: Sequence[str]) -> torch.Tensor:
+        """prompts -> their pooled embeddings (B, P), float32 on the CPU, without stacking the contexts."""
+        rows = self._rows(list(prompts))
+        if not rows:
+            return torch.zeros(0, self.encoder.pooled_dim)
+        return torch.stack([pooled for _, pooled in rows])
+
     def null(self) -> TextEmbedding:
         """The empty prompt ``""`` encoded (B = 1): the unconditional branch of guidance; computed once."""
         if self._null is None:

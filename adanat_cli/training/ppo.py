@@ -59,7 +59,6 @@ from .rollout import ExploringPolicy
 CHECKPOINT_FORMAT = "adanat-policy-training"
 EVAL_SEED = 999  # evaluation images during training; keep apart from reported evaluations (seed 0)
 CAPTIONS_FILE = "captions.txt"  # a text model's run keeps the captions it trains on
-EMBED_CHUNK = 256
 
 
 @dataclass
@@ -228,9 +227,7 @@ class PolicyTrainer:
         """The prompts' pooled text embeddings (B, P), float32 on the CPU (cached per prompt; each prompt
         is encoded on its own, so the numbers do not depend on what came before and a resumed run
         continues exactly)."""
-        chunks = [self.bundle.prompts.embed(prompts[i:i + EMBED_CHUNK]).pooled.float().cpu()
-                  for i in range(0, len(prompts), EMBED_CHUNK)]
-        return torch.cat(chunks) if chunks else torch.zeros(0, self.bundle.text_encoder.pooled_dim)
+        return self.bundle.prompts.pooled(prompts)
 
     def reward_labels(self, conditions: list) -> torch.Tensor:
         """What the reward reads for images made from ``conditions``: class ids as a (B,) tensor, or

@@ -250,7 +250,6 @@ def _weight(name: str, value: Any) -> float:
 
 
 MISMATCH_SEED = 11
-EMBED_CHUNK = 256
 
 
 def _mismatched_conditions(context: RewardContext) -> torch.Tensor:
@@ -272,11 +271,7 @@ def _mismatched_conditions(context: RewardContext) -> torch.Tensor:
         if negated is None:  # outside the grammar: another real image's caption
             negated = captions[(i + rng.randrange(1, n)) % n]
         wrong.append(negated)
-    unique = sorted(set(wrong))
-    pooled = torch.cat([context.bundle.prompts.embed(unique[i:i + EMBED_CHUNK]).pooled.float().cpu()
-                        for i in range(0, len(unique), EMBED_CHUNK)])
-    row = {caption: i for i, caption in enumerate(unique)}
-    return pooled[torch.tensor([row[caption] for caption in wrong])]
+    return context.bundle.prompts.pooled(wrong)
 
 
 def _bundled_classifier(context: RewardContext, missing: str) -> nn.Module:
