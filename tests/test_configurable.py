@@ -39,7 +39,7 @@ def test_every_builtin_network_records_its_constructor_arguments(kind):
 def test_the_outermost_constructor_owns_the_config_and_positional_arguments_are_named():
     net = PolicyNet(32, (4, 4), hidden=16, pointwise=8, fc1=32, fc2=16)
     assert net.config == {"feature_dim": 32, "grid": [4, 4], "out_dim": 4, "hidden": 16, "pointwise": 8,
-                          "fc1": 32, "fc2": 16}
+                          "fc1": 32, "fc2": 16, "prompt_dim": 0}
     _rebuild_matches(PolicyNet, net)
     _rebuild_matches(StaticTable, StaticTable(8))
 

@@ -250,3 +250,114 @@ def test_fid_measures_a_folder_of_text_samples(cli, text_model, captions_file, t
                  "--device", "cpu")
     assert result.code == 0, result.err
     assert result.json()["count_a"] == 6 and result.json()["count_b"] == 60
+
+
+def test_a_prompt_aware_network_starts_as_the_plain_one_and_then_reads_the_prompt():
+    from adanat_cli.schedulers.adanat_network import PolicyNet, reads_prompt
+
+    torch.manual_seed(0)
+    plain = PolicyNet(8, (3, 3), hidden=16, pointwise=4, fc1=16, fc2=8)
+    aware = PolicyNet(8, (3, 3), hidden=16, pointwise=4, fc1=16, fc2=8, prompt_dim=5)
+    with torch.no_grad():
+        plain.linear3.weight.normal_()  # a trained output layer: actions depend on the input
+    missing, unexpected = aware.load_state_dict(plain.state_dict(), strict=False)
+    assert missing == ["prompt_embedder.weight", "prompt_embedder.bias"] and not unexpected
+    features, step = torch.randn(4, 9, 8), torch.tensor([0, 1, 2, 3])
+    prompts = torch.randn(4, 5)
+    assert not reads_prompt(plain) and reads_prompt(aware)
+    torch.testing.assert_close(aware(features, step, prompts), plain(features, step), rtol=0, atol=0)
+    with pytest.raises(ValueError, match="reads the prompt"):
+        aware(features, step)
+    with torch.no_grad():  # a trained one: c (step and prompt) modulates the layers
+        aware.prompt_embedder.weight.normal_()
+        for ada in (aware.adaLN1, aware.adaLN2, aware.adaLN3):
+            ada.adaLN_modulation[-1].weight.normal_()
+    same_features = features[:1].expand(2, -1, -1)
+    actions = aware(same_features, step[:2] * 0, prompts[:2])
+    assert not torch.allclose(actions[0], actions[1])  # same image state, two prompts, two plans
+
+
+def test_a_prompt_aware_policy_trains_on_the_prompts_it_was_rolled_out_with(cli, text_model, captions_file, tmp_path,
+                                                                           monkeypatch):
+    from adanat_cli.models.bundle import load_bundle
+    from adanat_cli.training.ppo import PolicyTrainer
+    from adanat_cli.training.rewards import AdversarialReward
+
+    pooled_dim = load_bundle(text_model).text_encoder.pooled_dim
+    scored, trained = [], []
+    score, step = AdversarialReward.__call__, PolicyTrainer.ppo_step
+
+    def spy_score(self, images, labels):
+        scored.append(labels.clone())
+        return score(self, images, labels)
+
+    def spy_step(self, features, actions, rewards, std, prompts=None):
+        trained.append(prompts)
+        return step(self, features, actions, rewards, std, prompts)
+
+    monkeypatch.setattr(AdversarialReward, "__call__", spy_score)
+    monkeypatch.setattr(PolicyTrainer, "ppo_step", spy_step)
+    run = tmp_path / "aware"
+    result = cli("train-policy", *train_args(text_model, captions_file), "--prompt-aware", "-u", "2",
+                 "--eval-every", "2", "-o", str(run))
+    assert result.code == 0, result.err
+    # the reward's labels are the rollout's pooled prompt embeddings, in trajectory order: PPO got the same rows
+    assert len(trained) == 2 and all(p is not None and p.shape == (8, pooled_dim) for p in trained)
+    assert all(torch.equal(p, s) for p, s in zip(trained, scored[:2]))
+    assert json.loads((run / "settings.json").read_text())["prompt_aware"] is True
+    meta = json.loads((run / "policy.json").read_text())
+    assert meta["network"]["prompt_dim"] == pooled_dim
+    assert torch.any(_tensors(run / "policy.safetensors")["prompt_embedder.weight"] != 0)  # it learned from prompts
+
+    sampled = cli("sample", "-m", str(text_model), "--scheduler", "adanat", "-T", "3", "--scheduler-arg",
+                  f"policy={run / 'policy.safetensors'}", "--prompt", "a thick seven", "-n", "2",
+                  "-o", str(tmp_path / "samples"), "--device", "cpu")
+    assert sampled.code == 0, sampled.err
+
+
+def test_a_prompt_aware_run_resumes_exactly(cli, text_model, captions_file, tmp_path):
+    whole, split = tmp_path / "whole", tmp_path / "split"
+    args = [*train_args(text_model, captions_file), "--prompt-aware", "--eval-every", "0", "--checkpoint-every", "1"]
+    assert cli("train-policy", *args, "-u", "2", "-o", str(whole)).code == 0
+    assert cli("train-policy", *args, "-u", "1", "-o", str(split)).code == 0
+    resumed = cli("train-policy", *train_args(text_model, captions_file), "-u", "2", "-o", str(split), "--resume")
+    assert resumed.code == 0, resumed.err  # the run's own settings.json keeps it prompt-aware
+    a, b = _tensors(whole / "policy.safetensors"), _tensors(split / "policy.safetensors")
+    assert "prompt_embedder.weight" in a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_plain_policy_starts_a_prompt_aware_one_unchanged(cli, text_model, captions_file, tmp_path):
+    from adanat_cli.schedulers.adanat_files import load_policy
+
+    plain, aware = tmp_path / "plain", tmp_path / "aware"
+    assert cli("train-policy", *train_args(text_model, captions_file), "-u", "1", "--eval-every", "0",
+               "-o", str(plain)).code == 0
+    start = plain / "policy.safetensors"
+    result = cli("train-policy", *train_args(text_model, captions_file), "--prompt-aware", "-u", "1",
+                 "--eval-every", "0", "--lr", "1e-12", "--init-policy", str(start), "-o", str(aware))
+    assert result.code == 0, result.err
+    (before, _), (after, _) = load_policy(start), load_policy(aware / "policy.safetensors")
+    torch.manual_seed(1)
+    step = torch.tensor([0, 1, 2])
+    features = torch.randn(3, before.grid[0] * before.grid[1], before.x_embedder.in_features)
+    prompts = torch.randn(3, after.prompt_dim)
+    torch.testing.assert_close(after(features, step, prompts), before(features, step), rtol=0, atol=1e-6)
+
+
+def test_prompt_aware_misuse_is_one_line(cli, text_model, toy_bundle, captions_file, tmp_path):
+    run = tmp_path / "aware"
+    assert cli("train-policy", *train_args(text_model, captions_file), "--prompt-aware", "-u", "1",
+               "--eval-every", "0", "-o", str(run)).code == 0
+    cases = [
+        (("train-policy", "-m", str(toy_bundle), "--prompt-aware", "--device", "cpu", "-o", str(tmp_path / "x")),
+         "--prompt-aware is for text-conditioned models"),
+        (("train-policy", *train_args(text_model, captions_file), "--prompt-aware", "--static", "-o", str(tmp_path / "x")),
+         "--prompt-aware needs the adaptive policy network"),
+        (("sample", "-m", "tiny-mnist", "--scheduler", "adanat", "-T", "3", "--scheduler-arg",  # same features and grid
+          f"policy={run / 'policy.safetensors'}", "-n", "1", "-o", str(tmp_path / "x"), "--device", "cpu"),
+         "this policy reads the prompt"),
+    ]
+    for args, message in cases:
+        result = cli(*args)
+        assert result.code != 0 and message in result.err, result.err
+        assert len(result.err.strip().splitlines()) == 1 and not (tmp_path / "x").exists()

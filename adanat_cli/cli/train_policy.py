@@ -64,6 +64,7 @@ def train_policy_command(
     reward_arg: list[str] = typer.Option([], "--reward-arg", help="key=value option of the reward (e.g. d_steps=5; class_weight=0.4: add 0.4 × the classifier's probability of the class; clip_weight=0.1, text models: add 0.1 × the CLIP score of image and prompt; caption_weight=0.4, text models with a caption grammar: add 0.4 × the fraction of the caption's statements the image satisfies)."),
     network_arg: list[str] = typer.Option([], "--network-arg", help="Policy size: hidden=, pointwise=, fc1=, fc2= (default: the model's recipe, else the paper's)."),
     static: bool = typer.Option(None, "--static/--adaptive", help="Learn one per-step plan shared by all samples (the non-adaptive ablation).", show_default=False),
+    prompt_aware: bool = typer.Option(None, "--prompt-aware/--no-prompt-aware", help="Text-conditioned models: the policy also reads each prompt's pooled text embedding (an extension of the paper's policy, which reads only the NAT's features and the step). Default: a resumed run's, else off.", show_default=False),
     residual: bool = typer.Option(None, "--residual/--no-residual", help="Add the handcrafted baseline to the actions (default: on).", show_default=False),
     data: str = typer.Option(None, "--data", help="Real images: mnist5k or an image folder with class subfolders (default: the model's). For a text-conditioned model they need true captions: a folder's captions.tsv (FILE<TAB>CAPTION a line), or the model's own captioner (tiny-mnist-text: the digits' attributes)."),
     captions: Path = typer.Option(None, "--captions", help="Text-conditioned models: a file of captions, one a line, that rollouts draw their prompts from (seeded) and evaluations cycle through. Default: a resumed run's own copy, else the model's evaluation captions.", show_default=False),
@@ -140,6 +141,8 @@ def train_policy_command(
     text = is_text_model(bundle.backbone)
     if captions is not None and not text:
         resolve_captions(bundle, captions)  # one clear error: captions are for text-conditioned models
+    if prompt_aware and not text:
+        raise UsageError(f"--prompt-aware is for text-conditioned models; {bundle.name} is conditioned on classes")
     resumed = saved_settings(out) if resume and out is not None else None
     if steps is None and resumed:
         steps = resumed.get("steps")  # resuming a named run: its own T
@@ -163,6 +166,7 @@ def train_policy_command(
         "network": parse_network_args(network_arg) if network_arg else None,
         "precision": precision, "compile": compile,
         "init_policy": str(init_policy) if init_policy is not None else None,
+        "prompt_aware": prompt_aware,
     }
     settings, source = resolve_settings(steps, recipe_for(bundle.config, steps), resumed, given)
     mixed_precision(resolve_precision(settings.precision, torch_device), torch_device)  # fp16 on a CPU: refused now

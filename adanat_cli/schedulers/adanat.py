@@ -9,6 +9,7 @@ import torch
 from ..errors import UsageError
 from .adanat_actions import actions_to_plan
 from .adanat_files import load_policy
+from .adanat_network import reads_prompt
 from .base import Scheduler
 from .state import GenerationState, StepPlan
 
@@ -20,7 +21,8 @@ class AdaNATScheduler(Scheduler):
 
     ``policy`` is a policy file written by ``adanat train-policy``; a model bundle may ship one per
     number of steps, used by default. A policy made for another feature size, token grid or number of
-    steps is refused.
+    steps is refused. A prompt-aware policy (trained with ``train-policy --prompt-aware``) also reads
+    each prompt's pooled text embedding, so it runs only on text-conditioned models.
     """
 
     name: ClassVar[str] = "adanat"
@@ -50,6 +52,14 @@ class AdaNATScheduler(Scheduler):
         self.reset(state.batch, state.steps)
         if next(self.actor.parameters()).device != features.device:
             self.actor.to(features.device)
+        prompt = None
+        if reads_prompt(self.actor):
+            prompt = state.pooled
+            if prompt is None or prompt.shape[-1] != self.actor.prompt_dim:
+                got = "no text prompts" if prompt is None else f"prompt embeddings of size {prompt.shape[-1]}"
+                raise UsageError(f"this policy reads the prompt (pooled text embeddings of size {self.actor.prompt_dim}, "
+                                 f"model '{self.meta.get('model', '?')}'); this model gives {got}")
+            prompt = prompt.float()
         step = torch.full((state.batch,), state.step, dtype=torch.long, device=features.device)
-        actions = self.actor(features.float(), step)  # (B, 4), the mean action
+        actions = self.actor(features.float(), step, prompt)  # (B, 4), the mean action
         return actions_to_plan(actions, state.step, state.steps, bool(self.meta["residual"]))

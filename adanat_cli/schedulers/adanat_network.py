@@ -11,6 +11,11 @@ It reads the frozen NAT's last-layer token features (B, N, D) and the step index
 The output layer and every AdaLN modulation start at zero, so a fresh actor's actions are 0 (with
 the handcrafted residual: exactly the handcrafted schedule). Parameter names follow the official
 checkpoint, whose actor (hidden 512, D 768, 16x16 tokens) loads as it is.
+
+An extension for text-conditioned models (``prompt_dim`` > 0; the official network has none): the
+prompt's pooled text embedding (B, prompt_dim) is projected and added to c, so every AdaLN also
+reads the prompt. The projection starts at zero, so such a network starts as the one without it
+(and a policy trained without it can be fine-tuned with it).
 """
 
 from __future__ import annotations
@@ -72,12 +77,15 @@ class PolicyNet(nn.Module, Configurable):
         pointwise: int = 128,
         fc1: int = 1024,
         fc2: int = 512,
+        prompt_dim: int = 0,
     ):
         super().__init__()
         h, w = int(grid[0]), int(grid[1])
         self.grid = (h, w)
         self.x_embedder = nn.Linear(feature_dim, hidden) if feature_dim != hidden else None
         self.t_embedder = TimestepEmbedder(hidden)
+        self.prompt_dim = int(prompt_dim)
+        self.prompt_embedder = nn.Linear(self.prompt_dim, hidden) if self.prompt_dim else None
         self.adaLN1 = AdaLN(hidden, hidden)
         self.dw_conv = nn.Conv2d(hidden, hidden, kernel_size=3, stride=2, padding=1, groups=hidden)
         self.pw_conv = nn.Conv2d(hidden, pointwise, kernel_size=1)
@@ -101,14 +109,21 @@ class PolicyNet(nn.Module, Configurable):
             nn.init.zeros_(ada.adaLN_modulation[-1].bias)
         nn.init.zeros_(self.linear3.weight)
         nn.init.zeros_(self.linear3.bias)
+        if self.prompt_embedder is not None:
+            nn.init.zeros_(self.prompt_embedder.weight)
 
-    def forward(self, features: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, step: torch.Tensor, prompt: torch.Tensor | None = None) -> torch.Tensor:
+        """``prompt``: (B, prompt_dim) pooled text embeddings, required when ``prompt_dim`` > 0, else ignored."""
         batch, tokens, _ = features.shape
         h, w = self.grid
         if tokens != h * w:
             raise ValueError(f"policy expects {h}x{w}={h * w} tokens, got {tokens}")
         x = self.x_embedder(features) if self.x_embedder is not None else features  # (B, N, hidden)
         c = self.t_embedder(step)  # (B, hidden)
+        if self.prompt_embedder is not None:
+            if prompt is None:
+                raise ValueError("this policy reads the prompt: pass its pooled text embedding")
+            c = c + self.prompt_embedder(prompt.to(c.dtype))
         x = self.adaLN1(x, c)
         x = x.transpose(1, 2).reshape(batch, -1, h, w)  # (B, hidden, h, w)
         x = F.gelu(self.dw_conv(x))  # (B, hidden, ceil(h/2), ceil(w/2))
@@ -126,5 +141,10 @@ class StaticTable(nn.Module, Configurable):
         super().__init__()
         self.table = nn.Parameter(torch.zeros(steps, out_dim))
 
-    def forward(self, features: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+    def forward(self, features: torch.Tensor, step: torch.Tensor, prompt: torch.Tensor | None = None) -> torch.Tensor:
         return self.table[step.long()]  # (B, out_dim)
+
+
+def reads_prompt(network: nn.Module) -> bool:
+    """Whether a policy network needs the prompt's pooled text embedding (``PolicyNet(prompt_dim>0)``)."""
+    return getattr(network, "prompt_dim", 0) > 0

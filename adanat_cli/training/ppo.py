@@ -52,7 +52,7 @@ from ..models.bundle import ModelBundle
 from ..registry import registry
 from ..schedulers.adanat import AdaNATScheduler
 from ..schedulers.adanat_files import load_policy, save_policy
-from ..schedulers.adanat_network import PolicyNet, StaticTable
+from ..schedulers.adanat_network import PolicyNet, StaticTable, reads_prompt
 from .rewards import RewardContext, RewardModel
 from .rollout import ExploringPolicy
 
@@ -94,6 +94,9 @@ class TrainSettings:
     # a policy file whose actor weights the run starts from (fine-tuning); the critic and the reward's
     # networks start afresh
     init_policy: str | None = None
+    # text models: the policy (and critic) also read each prompt's pooled text embedding (an extension;
+    # the official policy reads only the NAT's features and the step)
+    prompt_aware: bool = False
 
     def std_at(self, update: int) -> float:
         reductions = sum(update >= m for m in self.std_milestones)
@@ -105,8 +108,9 @@ class ActorCritic(nn.Module):
         super().__init__()
         self.actor, self.critic = actor, critic
 
-    def forward(self, features: torch.Tensor, step: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        return self.actor(features, step), self.critic(features, step).squeeze(-1)
+    def forward(self, features: torch.Tensor, step: torch.Tensor,
+                prompt: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.actor(features, step, prompt), self.critic(features, step, prompt).squeeze(-1)
 
 
 def gaussian_log_prob(actions: torch.Tensor, mean: torch.Tensor, std: float) -> torch.Tensor:
@@ -141,16 +145,24 @@ class _Float32Forward:
 
 def _start_from(actor: nn.Module, settings: TrainSettings) -> None:
     """Load ``settings.init_policy``'s actor weights into ``actor``; a policy made for another number
-    of steps, kind or network size is one UsageError."""
+    of steps, kind or network size is one UsageError. A policy that does not read the prompt may start
+    a prompt-aware one: its prompt projection starts at zero, so the two act alike at first."""
     path = settings.init_policy
     start, meta = load_policy(path)
     if meta.get("steps") != settings.steps or meta.get("residual") != settings.residual:
         raise UsageError(f"--init-policy {path} was trained for T={meta.get('steps')} (residual {meta.get('residual')}); "
                          f"this run is T={settings.steps} (residual {settings.residual})")
-    if type(start) is not type(actor) or getattr(start, "config", None) != getattr(actor, "config", None):
+    config, wanted = dict(getattr(start, "config", None) or {}), dict(getattr(actor, "config", None) or {})
+    widening = not reads_prompt(start) and reads_prompt(actor)
+    if widening:
+        config.pop("prompt_dim", None)
+        wanted.pop("prompt_dim", None)
+    if type(start) is not type(actor) or config != wanted:
         raise UsageError(f"--init-policy {path} has the network {meta.get('network')}; this run's is "
-                         f"{getattr(actor, 'config', None)}: pass the same --network-arg values or --static")
-    actor.load_state_dict(start.state_dict())
+                         f"{getattr(actor, 'config', None)}: pass the same --network-arg values (and --prompt-aware "
+                         "only with a policy that has it or not at all), or --static")
+    missing, unexpected = actor.load_state_dict(start.state_dict(), strict=not widening)
+    assert not unexpected and all(k.startswith("prompt_embedder.") for k in missing), (missing, unexpected)
 
 
 def _update_seed(seed: int, update: int, salt: int) -> int:
@@ -197,6 +209,12 @@ class PolicyTrainer:
         backbone = bundle.backbone
         torch.manual_seed(settings.seed)
         net = dict(settings.network)
+        if settings.prompt_aware:
+            if not self.text:
+                raise UsageError(f"--prompt-aware is for text-conditioned models; {bundle.name} is conditioned on classes")
+            if settings.static:
+                raise UsageError("--prompt-aware needs the adaptive policy network, not --static")
+            net["prompt_dim"] = bundle.text_encoder.pooled_dim
         if settings.static:
             actor: nn.Module = StaticTable(settings.steps)
         else:
@@ -237,9 +255,11 @@ class PolicyTrainer:
         return self.reward.labels_for_prompts(list(conditions), self.pooled(list(conditions)))
 
     # -- rollouts -----------------------------------------------------------------------------------
-    def collect(self, update: int, std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list]:
+    def collect(self, update: int, std: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list,
+                                                        torch.Tensor | None]:
         """This process's share of one update's trajectories: features (M,T,N,D), actions (M,T,4),
-        images (M,3,H,W) in [0,1], and the M conditions (class ids, or a text model's captions)."""
+        images (M,3,H,W) in [0,1], the M conditions (class ids, or a text model's captions), and for
+        a prompt-aware policy the prompts' pooled embeddings (M,P) it read (else None)."""
         s = self.settings
         count = s.trajectories
         label_rng = np.random.default_rng(_update_seed(s.seed, update, 1))
@@ -250,7 +270,7 @@ class PolicyTrainer:
         base_seed = _update_seed(s.seed, update, 2)
         batches = [(lo, min(lo + s.batch_size, count)) for lo in range(0, count, s.batch_size)]
         scheduler = ExploringPolicy(self.model.actor, std, s.residual)
-        features, actions, images, mine = [], [], [], []
+        features, actions, images, mine, prompts = [], [], [], [], []
         self.model.eval()
         for b in self.shard.my_batches(len(batches)):
             lo, hi = batches[b]
@@ -262,22 +282,32 @@ class PolicyTrainer:
             actions.append(a.clone())
             images.append(samples.images.clone())
             mine.extend(labels[lo:hi])
-        return torch.cat(features), torch.cat(actions), torch.cat(images), mine
+            if scheduler.prompts is not None:
+                prompts.append(scheduler.prompts.clone())
+        return (torch.cat(features), torch.cat(actions), torch.cat(images), mine,
+                torch.cat(prompts) if prompts else None)
 
     # -- one PPO update -----------------------------------------------------------------------------
-    def ppo_step(self, features: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, std: float) -> dict[str, float]:
+    def ppo_step(self, features: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, std: float,
+                 prompts: torch.Tensor | None = None) -> dict[str, float]:
         s = self.settings
         m, t = actions.shape[:2]
         feats = features.flatten(0, 1).to(self.device)  # (M*T, N, D)
         acts = actions.flatten(0, 1).to(self.device)  # (M*T, 4)
         steps = torch.arange(t, device=self.device).repeat(m)  # (M*T,)
+        # a prompt-aware policy's prompts, one row per (trajectory, step) like feats; else None throughout
+        cond = prompts.to(self.device).repeat_interleave(t, dim=0) if prompts is not None else None
+
+        def rows(c: slice) -> torch.Tensor | None:
+            return cond[c] if cond is not None else None
+
         returns = rewards.to(self.device).repeat_interleave(t)  # γ = 1: every step returns the final reward
         everyone = torch.tensor(self.shard.gather(rewards.tolist()), dtype=torch.float64)
         mean, spread = everyone.mean().item(), everyone.std().item() if len(everyone) > 1 else 0.0
         returns = (returns - mean) / (spread + 1e-7)
         chunks = [slice(i, min(i + s.chunk, len(acts))) for i in range(0, len(acts), s.chunk)]
         with torch.no_grad():
-            old_mean, old_value = zip(*(self.model(feats[c], steps[c]) for c in chunks))
+            old_mean, old_value = zip(*(self.model(feats[c], steps[c], rows(c)) for c in chunks))
             old_logp = gaussian_log_prob(acts, torch.cat(old_mean), std)
             advantages = returns - torch.cat(old_value)
         entropy = gaussian_entropy(acts.shape[1], std)
@@ -288,7 +318,7 @@ class PolicyTrainer:
             for i, c in enumerate(chunks):
                 last = i == len(chunks) - 1  # gradients are averaged over processes once, after the last chunk
                 with contextlib.nullcontext() if last else self.accelerator.no_sync(self.trained):
-                    new_mean, value = self.trained(feats[c], steps[c])
+                    new_mean, value = self.trained(feats[c], steps[c], rows(c))
                     ratio = torch.exp(gaussian_log_prob(acts[c], new_mean, std) - old_logp[c])
                     surrogate = torch.min(ratio * advantages[c], ratio.clamp(1 - s.clip, 1 + s.clip) * advantages[c])
                     loss = (-surrogate.sum() + s.value_coef * ((value - returns[c]) ** 2).sum()) / total
@@ -415,12 +445,12 @@ class PolicyTrainer:
             clock.append(time.perf_counter())
             return round(clock[-1] - clock[-2], 3)
 
-        features, actions, images, conditions = self.collect(self.update, std)
+        features, actions, images, conditions, prompts = self.collect(self.update, std)
         labels = self.reward_labels(conditions)
         rollout = lap()
         rewards = self.reward(images, labels).float().cpu()
         scoring = lap()
-        record = {"update": self.update + 1, **self.ppo_step(features, actions, rewards, std)}
+        record = {"update": self.update + 1, **self.ppo_step(features, actions, rewards, std, prompts)}
         ppo = lap()
         record.update(self.reward.update(images, labels, self.update))
         record["phase_seconds"] = {"rollout": rollout, "reward": scoring, "ppo": ppo, "reward_update": lap()}
@@ -435,7 +465,8 @@ class PolicyTrainer:
             torn = _truncate_log(log_path, self.update)
             if torn and on_notice is not None:
                 on_notice(f"{log_path}: dropped {torn} half-written line(s) left by an interrupted run")
-            recorded = {k: v for k, v in asdict(s).items() if not (k == "init_policy" and v is None)}
+            recorded = {k: v for k, v in asdict(s).items()
+                        if not (k == "init_policy" and v is None) and not (k == "prompt_aware" and not v)}
             recorded["model"] = self.bundle.name  # an interrupted run (no policy.json yet) still names its model
             write_text_atomic(self.out / "settings.json", json.dumps(recorded, indent=2) + "\n")
             if self.captions is not None:

@@ -3,7 +3,7 @@
 ``ExploringPolicy`` is a scheduler used only by the trainer: at every step it draws
 a = mean + std·ε with ε from the engine's counter-based stream for exploration (a hash of the
 sample's seed and the step, so trajectories do not depend on batch size or process count), and records what PPO needs: the features the actor saw,
-the step, and the action.
+the step, the action, and for a prompt-aware actor the prompts' pooled text embeddings.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from torch import nn
 
 from ..engine import randomness
 from ..schedulers.adanat_actions import actions_to_plan
+from ..schedulers.adanat_network import reads_prompt
 from ..schedulers.base import Scheduler
 from ..schedulers.state import GenerationState, StepPlan
 
@@ -27,17 +28,20 @@ class ExploringPolicy(Scheduler):
         self.actor, self.std, self.residual, self.record = actor, std, residual, record
         self.features: list[torch.Tensor] = []
         self.actions: list[torch.Tensor] = []
+        self.prompts: torch.Tensor | None = None  # (B, P), a prompt-aware actor's
         self._seeds: torch.Tensor | None = None
 
     def reset(self, batch: int, steps: int) -> None:
-        self.features, self.actions, self._seeds = [], [], None
+        self.features, self.actions, self.prompts, self._seeds = [], [], None, None
 
     def plan(self, state: GenerationState) -> StepPlan:
         features = state.features.float()
         if self._seeds is None:
             self._seeds = randomness.seed_tensor(state.sample_seeds, features.device)
+        if self.prompts is None and reads_prompt(self.actor):
+            self.prompts = state.pooled.float().clone()
         step = torch.full((state.batch,), state.step, dtype=torch.long, device=features.device)
-        mean = self.actor(features, step)  # (B, 4)
+        mean = self.actor(features, step, self.prompts)  # (B, 4)
         noise = randomness.normal(self._seeds, state.step, randomness.EXPLORE, mean.shape[1]).to(mean.dtype)
         actions = mean + self.std * noise
         if self.record:
