@@ -73,10 +73,12 @@ def plot_labelled_grid(rows: list[tuple[str, np.ndarray]], path: Path, title: st
 
 
 def plot_tradeoff(rows: list[dict], path: Path, title: str) -> None:
-    """FID against class accuracy and precision against recall, one panel each. Rows of one swept
-    family (same ``scheduler``, several rows) are joined as a curve in the order of their swept value;
-    every other row is a labelled point."""
+    """FID against class accuracy (a text model's rows: against class and attribute agreement) and
+    precision against recall, one panel each. Rows of one swept family (same ``scheduler``, several
+    rows) are joined as a curve in the order of their swept value; every other row is a labelled point."""
     panels = [("class_accuracy", "fid", "class accuracy", "FID (lower is better)"),
+              ("class_agreement", "fid", "class agreement with the caption", "FID (lower is better)"),
+              ("attribute_agreement", "fid", "attribute agreement with the caption", "FID (lower is better)"),
               ("recall", "precision", "recall", "precision")]
     panels = [p for p in panels if any(r.get(p[0]) is not None and r.get(p[1]) is not None for r in rows)]
     if not panels:

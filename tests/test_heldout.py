@@ -7,12 +7,18 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from adanat_cli.builds.heldout_extractor import halves
+from adanat_cli.data.captions import parse_caption
 from adanat_cli.data.sources import mnist5k
+from adanat_cli.evaluation.captions import bundle_caption_file, class_agreement
+from adanat_cli.evaluation.pairs import comparison_labels
 from adanat_cli.metrics import heldout
 from adanat_cli.metrics.digit_classifier import load_classifier
-from adanat_cli.models.resolve import builtin_models
+from adanat_cli.models.resolve import builtin_models, load_model
+from adanat_cli.plots import plot_tradeoff
+from adanat_cli.text.prompt_files import read_prompt_file
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -69,6 +75,47 @@ def test_compare_reports_both_spaces(cli, tmp_path):
     assert "FID (tiny-mnist-heldout)" in (out / "report.md").read_text()
     assert "class acc. (tiny-mnist-heldout)" in (out / "report.md").read_text()
     assert (out / "tradeoff_T2_tiny-mnist-heldout.png").is_file()
+
+
+def test_on_a_text_model_the_heldout_network_judges_class_agreement(cli, tmp_path, monkeypatch):
+    """As for class labels, each space judges the classes by its own network; the held-out network is
+    replaced here by one that always answers "zero", so its agreement must be the share of the
+    compared captions that name a zero."""
+    def always_zero(self, images):
+        logits = torch.zeros(images.shape[0], 10)
+        logits[:, 0] = 1.0
+        return logits
+
+    monkeypatch.setattr(heldout.HeldoutExtractor, "classify", always_zero)
+    out = tmp_path / "cmp"
+    result = cli("compare", "-m", "tiny-mnist-text", "-s", "cosine", "-T", "2", "-n", "20", "-b", "10",
+                 "--device", "cpu", "-x", "tiny-mnist,tiny-mnist-heldout", "-o", str(out), "--json")
+    assert result.code == 0, result.err
+    captions = comparison_labels(read_prompt_file(bundle_caption_file(load_model("tiny-mnist-text")), "captions"), 20)
+    zeros = sum(parse_caption(c).class_index == 0 for c in captions)
+    assert 0 < zeros < 20
+    row = result.json()["results"][0]
+    space = row["spaces"]["tiny-mnist-heldout"]
+    assert space["class_agreement"] == pytest.approx(zeros / 20) and "class_accuracy" not in space
+    assert row["class_agreement"] > zeros / 20  # the training space's own classifier reads the digits
+    assert "class agreement (tiny-mnist-heldout)" in (out / "report.md").read_text()
+
+
+def test_class_agreement_counts_only_captions_that_name_a_class():
+    assert class_agreement(["a thick seven", "a small zero", "a slanted digit"], [7, 1, 5]) == 0.5
+    assert class_agreement(["a slanted digit"], [5]) is None
+    with pytest.raises(ValueError, match="2 captions but 1 predictions"):
+        class_agreement(["a seven", "a zero"], [7])
+
+
+def test_a_text_models_tradeoff_plot_has_an_agreement_panel_for_classes_and_attributes(tmp_path):
+    rows = [{"scheduler": "cosine", "label": f"cosine[guidance={g}]", "swept": {"guidance": g}, "fid": 30 - g,
+             "precision": 0.7, "recall": 0.7, "class_agreement": 0.9 + g / 100, "attribute_agreement": 0.8 + g / 100}
+            for g in (0, 1, 2)]
+    plot_tradeoff(rows, tmp_path / "text.png", "text")
+    plot_tradeoff([{k: v for k, v in r.items() if "agreement" not in k} for r in rows], tmp_path / "plain.png", "plain")
+    width = {name: Image.open(tmp_path / f"{name}.png").size[0] for name in ("text", "plain")}
+    assert width["text"] > 2 * width["plain"]  # three panels against one
 
 
 def test_its_classify_is_the_network_at_its_own_size_and_resizes_other_sizes():

@@ -6,6 +6,7 @@
   which turn on the alignment measure of ``data.captions``;
 - ``AlignmentTally``: ``data.captions.alignment`` measured batch by batch (and process by process),
   added up exactly from its counts;
+- ``class_agreement``: the class agreement of captions by another classifier (a held-out space's);
 - ``caption_classes``: the class each caption names (the classifier reward of a text model).
 """
 
@@ -65,6 +66,18 @@ def caption_thresholds(bundle) -> dict[str, list[float]] | None:
         raise UsageError(f"model '{bundle.name}': config.json's caption_attributes.thresholds must map "
                          f"{', '.join(ATTRIBUTES)} to lists of per-class thresholds")
     return thresholds
+
+
+def class_agreement(captions: Sequence[str], predicted: Sequence[int]) -> float | None:
+    """Of the captions that name a class, the fraction whose image a classifier predicts
+    (``predicted``, one class per caption) as that class: ``class_agreement`` of
+    ``data.captions.alignment`` by another network, e.g. a held-out feature space's; None if no
+    caption names a class."""
+    if len(captions) != len(predicted):
+        raise ValueError(f"got {len(captions)} captions but {len(predicted)} predictions")
+    named = [(parse_caption(c).class_index, int(p)) for c, p in zip(captions, predicted)]
+    judged = [stated == p for stated, p in named if stated is not None]
+    return sum(judged) / len(judged) if judged else None
 
 
 def caption_classes(captions: Sequence[str], num_classes: int, what: str = "captions") -> list[int]:

@@ -26,7 +26,7 @@ from ..metrics.extractors import FeatureExtractor, extract_features, to_uint8
 from ..metrics.fid import FeatureSet, compare_sets
 from ..models.bundle import ModelBundle
 from ..schedulers.base import Scheduler
-from .captions import AlignmentTally
+from .captions import AlignmentTally, class_agreement
 
 
 @dataclass
@@ -151,7 +151,7 @@ def evaluate_pair(
         extra = {name: extract_features(pixels, space, batch_size=hi - lo, device=device)
                  for name, (space, _) in other_spaces.items()}
         extra_predicted = {}
-        if classifier is not None and not text:  # class labels a classifier can judge: each space judges too
+        if classifier is not None and (align or not text):  # classes a classifier can judge: each space judges too
             extra_predicted = {name: space.classify(images).argmax(-1).cpu().numpy()
                                for name, (space, _) in other_spaces.items() if hasattr(space, "classify")}
         mine.append(BatchResult(b, features, predicted, pixels[: max(0, preview - lo)], trace, samples.seconds,
@@ -177,7 +177,10 @@ def evaluate_pair(
         spaces[name] = {"fid": measured.fid, "precision": measured.precision, "recall": measured.recall}
         if all(name in g.extra_predicted for g in gathered):
             predicted_here = np.concatenate([g.extra_predicted[name] for g in gathered])
-            spaces[name]["class_accuracy"] = float((predicted_here == np.asarray(labels)).mean())
+            if text:
+                spaces[name]["class_agreement"] = class_agreement(labels, predicted_here)
+            else:
+                spaces[name]["class_accuracy"] = float((predicted_here == np.asarray(labels)).mean())
     tally = None
     if align:
         tally = AlignmentTally()

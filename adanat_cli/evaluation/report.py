@@ -35,17 +35,20 @@ def markdown_table(results: list[PairResult]) -> str:
 
     spaces = list(results[0].spaces) if results else []
     judging = [s for s in spaces if all("class_accuracy" in r.spaces[s] for r in results)]
+    agreeing = [s for s in spaces if all("class_agreement" in r.spaces[s] for r in results)]
     judged = ALIGNMENT_COLUMNS if any(r.alignment is not None for r in results) else CLASS_COLUMNS
     head = ("| scheduler | T | FID | precision | recall | " + "".join(f"{name} | " for _, name in judged)
             + "".join(f"FID ({s}) | " for s in spaces) + "".join(f"class acc. ({s}) | " for s in judging)
+            + "".join(f"class agreement ({s}) | " for s in agreeing)
             + "NFE | GFLOPs/image | s/image | images/s |\n")
-    head += ("| --- | ---: | ---: | ---: | ---: | " + "---: | " * (len(judged) + len(spaces) + len(judging))
+    head += ("| --- | ---: | ---: | ---: | ---: | " + "---: | " * (len(judged) + len(spaces) + len(judging) + len(agreeing))
              + "---: | ---: | ---: | ---: |\n")
     rows = [
         f"| {r.label} | {r.steps} | {cell(r, 'fid', 2)} | {cell(r, 'precision', 3)} | {cell(r, 'recall', 3)} | "
         + "".join(f"{cell(r, metric, 3)} | " for metric, _ in judged)
         + "".join(f"{_fmt(r.spaces[s]['fid'], 2)} | " for s in spaces)
         + "".join(f"{_fmt(r.spaces[s]['class_accuracy'], 3)} | " for s in judging)
+        + "".join(f"{_fmt(r.spaces[s]['class_agreement'], 3)} | " for s in agreeing)
         + f"{r.nfe} | {_fmt(r.gflops_per_image, 3)} | {_fmt(r.seconds_per_image, 4)} | {_fmt(r.images_per_second, 1)} |"
         for r in results
     ]
@@ -96,7 +99,8 @@ def write_report(out: Path, meta: dict[str, Any], results: list[PairResult], ove
             alignment_note = [("Caption alignment: *class agreement* is the share of images the model's classifier "
                                "assigns the class their caption names; *attribute agreement* the share of the "
                                "attribute words the captions state that match the image's measured attributes "
-                               "(chance 0.5).\n")]
+                               "(chance 0.5). In another feature space that brings its own classifier, that "
+                               "space's network judges the class agreement too.\n")]
         lines = [
             f"# Scheduler comparison on `{meta['model']}`\n",
             (f"{meta['num']} images per row ({cycled}, seed {meta['seed']}), features `{meta['extractor']}`, "
