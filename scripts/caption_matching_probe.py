@@ -12,17 +12,16 @@ same digits under the caption with one statement negated (label fake), Adam(1e-4
 from __future__ import annotations
 
 import argparse
-import random
 
 import torch
 import torch.nn.functional as F
 
-from adanat_cli.data.captions import mismatched_caption
 from adanat_cli.data.real_captions import captioned_real_images
 from adanat_cli.models.resolve import load_model
 from adanat_cli.training.discriminator import ProjectionDiscriminator, discriminator_loss
+from adanat_cli.training.rewards import MISMATCH_SEED, mismatched_captions
 
-NEGATION_SEED = 11  # the reward's own (training.rewards.MISMATCH_SEED) with run seed 0
+RUN_SEED = 0  # the wrong captions of a training run with --seed 0
 
 
 def main() -> None:
@@ -33,13 +32,9 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     bundle = load_model("tiny-mnist-text")
-    images, captions, _ = captioned_real_images(bundle.evaluation["real"], bundle.config, bundle.image_size, 0)
-    rng = random.Random(NEGATION_SEED)
+    images, captions, _ = captioned_real_images(bundle.evaluation["real"], bundle.config, bundle.image_size, RUN_SEED)
+    negated = mismatched_captions(captions, RUN_SEED + MISMATCH_SEED)
     n = len(captions)
-    negated = []
-    for i, caption in enumerate(captions):
-        wrong = mismatched_caption(caption, rng)
-        negated.append(wrong if wrong is not None else captions[(i + rng.randrange(1, n)) % n])
     true_pooled, wrong_pooled = bundle.prompts.pooled(captions), bundle.prompts.pooled(negated)
     order = torch.randperm(n)
     train, test = order[: int(0.8 * n)], order[int(0.8 * n):]

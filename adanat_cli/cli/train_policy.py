@@ -21,7 +21,7 @@ from ..registry import registry
 from ..schedulers.build import parse_scheduler_args
 from ..settings import default_model
 from ..text.prompt_files import read_prompt_file
-from ..training.ppo import CAPTIONS_FILE, PolicyTrainer, prepare_out
+from ..training.ppo import CAPTIONS_FILE, PolicyTrainer, check_prompt_aware, prepare_out
 from ..training.recipes import (
     default_steps,
     latest_run_folder,
@@ -141,8 +141,8 @@ def train_policy_command(
     text = is_text_model(bundle.backbone)
     if captions is not None and not text:
         resolve_captions(bundle, captions)  # one clear error: captions are for text-conditioned models
-    if prompt_aware and not text:
-        raise UsageError(f"--prompt-aware is for text-conditioned models; {bundle.name} is conditioned on classes")
+    if prompt_aware:
+        check_prompt_aware(bundle)  # before the real images are loaded
     resumed = saved_settings(out) if resume and out is not None else None
     if steps is None and resumed:
         steps = resumed.get("steps")  # resuming a named run: its own T

@@ -19,6 +19,8 @@ from .sweeps import best_rows
 SCHEMA = "adanat-compare/1"
 CLASS_COLUMNS = (("class_accuracy", "class acc."),)
 ALIGNMENT_COLUMNS = (("class_agreement", "class agreement"), ("attribute_agreement", "attribute agreement"))
+# what another feature space's own network judges: class accuracy, or a text model's class agreement
+SPACE_COLUMNS = (("class_accuracy", "class acc."), ("class_agreement", "class agreement"))
 
 
 def _fmt(value: float | None, digits: int = 3) -> str:
@@ -34,21 +36,19 @@ def markdown_table(results: list[PairResult]) -> str:
         return f"**{text}**" if best.get(r.scheduler, {}).get(str(r.steps), {}).get(metric) == r.label else text
 
     spaces = list(results[0].spaces) if results else []
-    judging = [s for s in spaces if all("class_accuracy" in r.spaces[s] for r in results)]
-    agreeing = [s for s in spaces if all("class_agreement" in r.spaces[s] for r in results)]
+    judging = [(s, metric, name) for metric, name in SPACE_COLUMNS for s in spaces
+               if all(metric in r.spaces[s] for r in results)]
     judged = ALIGNMENT_COLUMNS if any(r.alignment is not None for r in results) else CLASS_COLUMNS
     head = ("| scheduler | T | FID | precision | recall | " + "".join(f"{name} | " for _, name in judged)
-            + "".join(f"FID ({s}) | " for s in spaces) + "".join(f"class acc. ({s}) | " for s in judging)
-            + "".join(f"class agreement ({s}) | " for s in agreeing)
+            + "".join(f"FID ({s}) | " for s in spaces) + "".join(f"{name} ({s}) | " for s, _, name in judging)
             + "NFE | GFLOPs/image | s/image | images/s |\n")
-    head += ("| --- | ---: | ---: | ---: | ---: | " + "---: | " * (len(judged) + len(spaces) + len(judging) + len(agreeing))
+    head += ("| --- | ---: | ---: | ---: | ---: | " + "---: | " * (len(judged) + len(spaces) + len(judging))
              + "---: | ---: | ---: | ---: |\n")
     rows = [
         f"| {r.label} | {r.steps} | {cell(r, 'fid', 2)} | {cell(r, 'precision', 3)} | {cell(r, 'recall', 3)} | "
         + "".join(f"{cell(r, metric, 3)} | " for metric, _ in judged)
         + "".join(f"{_fmt(r.spaces[s]['fid'], 2)} | " for s in spaces)
-        + "".join(f"{_fmt(r.spaces[s]['class_accuracy'], 3)} | " for s in judging)
-        + "".join(f"{_fmt(r.spaces[s]['class_agreement'], 3)} | " for s in agreeing)
+        + "".join(f"{_fmt(r.spaces[s][metric], 3)} | " for s, metric, _ in judging)
         + f"{r.nfe} | {_fmt(r.gflops_per_image, 3)} | {_fmt(r.seconds_per_image, 4)} | {_fmt(r.images_per_second, 1)} |"
         for r in results
     ]

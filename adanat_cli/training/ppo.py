@@ -165,6 +165,12 @@ def _start_from(actor: nn.Module, settings: TrainSettings) -> None:
     assert not unexpected and all(k.startswith("prompt_embedder.") for k in missing), (missing, unexpected)
 
 
+def check_prompt_aware(bundle: ModelBundle) -> None:
+    """``--prompt-aware`` reads pooled text embeddings: a class-conditional model is one UsageError."""
+    if not is_text_model(bundle.backbone):
+        raise UsageError(f"--prompt-aware is for text-conditioned models; {bundle.name} is conditioned on classes")
+
+
 def _update_seed(seed: int, update: int, salt: int) -> int:
     return int(np.random.SeedSequence([seed, update, salt]).generate_state(1)[0])
 
@@ -210,8 +216,7 @@ class PolicyTrainer:
         torch.manual_seed(settings.seed)
         net = dict(settings.network)
         if settings.prompt_aware:
-            if not self.text:
-                raise UsageError(f"--prompt-aware is for text-conditioned models; {bundle.name} is conditioned on classes")
+            check_prompt_aware(bundle)
             if settings.static:
                 raise UsageError("--prompt-aware needs the adaptive policy network, not --static")
             net["prompt_dim"] = bundle.text_encoder.pooled_dim

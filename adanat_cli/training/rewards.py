@@ -263,15 +263,23 @@ def _mismatched_conditions(context: RewardContext) -> torch.Tensor:
         generator = torch.Generator().manual_seed(context.seed + MISMATCH_SEED)
         offsets = torch.randint(1, num_classes, (n,), generator=generator)
         return (context.real_labels.long() + offsets) % num_classes
-    rng = random.Random(context.seed + MISMATCH_SEED)
-    captions = list(context.real_captions or [])
+    wrong = mismatched_captions(list(context.real_captions or []), context.seed + MISMATCH_SEED)
+    return context.bundle.prompts.pooled(wrong)
+
+
+def mismatched_captions(captions: list[str], seed: int) -> list[str]:
+    """A wrong caption for each of ``captions`` (at least two), fixed by ``seed``: the caption with one
+    statement negated (``data.captions.mismatched_caption``), or another of the captions where the
+    grammar finds nothing to negate."""
+    rng = random.Random(seed)
+    n = len(captions)
     wrong = []
     for i, caption in enumerate(captions):
         negated = mismatched_caption(caption, rng)
         if negated is None:  # outside the grammar: another real image's caption
             negated = captions[(i + rng.randrange(1, n)) % n]
         wrong.append(negated)
-    return context.bundle.prompts.pooled(wrong)
+    return wrong
 
 
 def _bundled_classifier(context: RewardContext, missing: str) -> nn.Module:
