@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import importlib.util
 import json
 import signal
 import socket
+import sys
 from pathlib import Path
 
 import pytest
@@ -110,3 +112,22 @@ def quick_text_bundle(tmp_path_factory) -> Path:
     from adanat_cli.builds.tiny_mnist_text import build
 
     return build(tmp_path_factory.mktemp("text") / "tiny-mnist-text-quick", quick=True)
+
+
+@pytest.fixture
+def load_script():
+    """``load_script(name)``: the module ``scripts/<name>.py`` (the scripts are not a package), in
+    ``sys.modules`` while the test runs."""
+    loaded: list[str] = []
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        loaded.append(name)
+        spec.loader.exec_module(module)
+        return module
+
+    yield load
+    for name in loaded:
+        sys.modules.pop(name, None)

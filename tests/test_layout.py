@@ -7,23 +7,14 @@ violation.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "import_graph.py"
-
 
 @pytest.fixture
-def graph():
-    spec = importlib.util.spec_from_file_location("import_graph", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["import_graph"] = module
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("import_graph", None)
+def graph(load_script):
+    return load_script("import_graph")
 
 
 def test_every_import_points_down_and_no_file_cycle(graph):

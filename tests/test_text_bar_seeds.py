@@ -1,0 +1,49 @@
+"""scripts/text_bar_seeds.py: the text-to-image bar's verdict, per seed and on the means."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def bar(load_script):
+    return load_script("text_bar_seeds")
+
+
+def rows(**named):
+    return {name: dict(zip(("fid", "class", "attribute"), values)) for name, values in named.items()}
+
+
+def test_the_best_cosine_row_sets_both_the_fid_and_the_alignment_allowance(bar):
+    table = rows(**{"cosine 0.5": (25.0, 0.96, 0.87), "cosine 1": (24.0, 0.98, 0.90),
+                    "close": (19.0, 0.975, 0.891), "short on attributes": (19.0, 0.99, 0.889),
+                    "short on FID": (19.3, 0.99, 0.95)})
+    verdict = bar.verdicts(table)
+    assert {v["best_row"] for v in verdict.values()} == {"cosine 1"}
+    assert verdict["close"]["met"]  # 0.79x, -0.5 class and -0.9 attribute points
+    assert not verdict["short on attributes"]["met"]  # -1.1 attribute points
+    assert not verdict["short on FID"]["met"]  # 0.804x
+    assert verdict["short on FID"]["ratio"] == pytest.approx(19.3 / 24.0)
+
+
+def test_the_committed_seed_0_reports_give_the_documented_verdicts(bar, tmp_path, monkeypatch):
+    results = ROOT / "docs" / "results"
+    out = tmp_path / "bar.json"
+    monkeypatch.setattr(sys, "argv", [
+        "text_bar_seeds.py", str(results / "compare-text-T8-cosine"), str(results / "compare-text-T8-cosine-fine"),
+        str(results / "compare-text-T8-adanat"), "--policy", "shipped=tiny-mnist-text/policies/adanat-T8.safetensors",
+        "--json", str(out)])
+    bar.main()
+    summary = json.loads(out.read_text())
+    training, heldout = summary["tiny-mnist"], summary["tiny-mnist-heldout"]
+    assert training["mean_verdicts"]["shipped"]["best_row"] == "cosine 0.5"
+    assert training["mean_verdicts"]["shipped"]["ratio"] == pytest.approx(24.71 / 25.61, abs=1e-3)
+    assert heldout["mean_verdicts"]["shipped"]["best_row"] == "cosine 1"
+    assert heldout["mean_verdicts"]["shipped"]["d_attribute"] == pytest.approx(0.872 - 0.898, abs=1e-3)
+    assert not training["mean_verdicts"]["shipped"]["met"] and not heldout["mean_verdicts"]["shipped"]["met"]
