@@ -40,7 +40,7 @@ def space_values(result: dict, space: str | None) -> dict[str, float]:
 
 
 def verdicts(rows: dict[str, dict[str, float]]) -> dict[str, dict]:
-    """rows: name -> metrics of one space -> per-policy verdict against the best cosine row."""
+    """One space's rows (name -> metrics): each policy row's verdict against the best cosine row."""
     cosine = {n: v for n, v in rows.items() if n.startswith("cosine ")}
     best_name = min(cosine, key=lambda n: cosine[n]["fid"])
     best = cosine[best_name]
