@@ -22,9 +22,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from adanat_cli.io import write_with_atomic  # noqa: E402
+from text_bar_seeds import BAR_POINTS, BAR_RATIO  # noqa: E402  (scripts/, this script's folder)
 
-BAR_RATIO, BAR_POINTS = 0.8, 0.01
+from adanat_cli.io import write_with_atomic  # noqa: E402
 
 
 def read_rows(spec: str) -> tuple[list[dict], dict]:
@@ -92,6 +92,7 @@ def plot_space(rows: list[dict], space: str | None, path: Path, title: str) -> N
     figure.tight_layout()
     write_with_atomic(path, lambda tmp: figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight"))
     plt.close(figure)
+
 
 if __name__ == "__main__":
     main()
