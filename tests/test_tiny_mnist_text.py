@@ -84,3 +84,17 @@ def test_adding_a_clip_image_encoder_to_a_class_model_is_one_line(tmp_path, caps
     assert clip_image_encoder.main(["--bundle", str(builtin_models()["tiny-mnist"]), "--quick"]) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "has no caption_attributes" in err[0]
+
+
+def test_the_build_takes_a_longer_backbone_stage_and_records_the_command(tmp_path, capsys):
+    out = tmp_path / "longer"
+    assert tiny_mnist_text.main(["--out", str(out), "--quick", "--backbone-steps", "5"]) == 0
+    provenance = json.loads((out / "config.json").read_text())["provenance"]
+    assert provenance["budget"]["backbone_steps"] == 5
+    assert provenance["budget"]["text_steps"] == tiny_mnist_text.Budget.quick().text_steps  # the rest untouched
+    assert provenance["command"].endswith("--quick --backbone-steps 5")
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exit_info:
+        tiny_mnist_text.main(["--out", str(tmp_path / "refused"), "--quick", "--backbone-steps", "0"])
+    assert exit_info.value.code == 2 and "must be a positive integer" in capsys.readouterr().err
+    assert not (tmp_path / "refused").exists()

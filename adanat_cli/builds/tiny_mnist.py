@@ -443,9 +443,11 @@ def _build(out: Path, quick: bool, overwrite: bool, threads: int) -> Path:
 
 
 def derived_build_main(argv: list[str] | None, module: str, doc: str, default_out: Path, default_source: Path,
-                       build_fn: Callable[..., Path]) -> int:
+                       build_fn: Callable[..., Path], budget_options: dict[str, str] | None = None) -> int:
     """The command line of a build that starts from the tiny-mnist bundle (``tiny_mnist_enat``,
-    ``tiny_mnist_text``): ``--out``, ``--source``, ``--quick``, ``--overwrite``, ``--threads``."""
+    ``tiny_mnist_text``): ``--out``, ``--source``, ``--quick``, ``--overwrite``, ``--threads``, and
+    for each ``budget_options`` field (name -> help) an integer ``--field-name`` that overrides that
+    field of the build's budget (passed to ``build_fn`` as ``budget_overrides``)."""
     parser = argparse.ArgumentParser(prog=f"python -m {module}", description=doc.split("\n")[0])
     parser.add_argument("--out", type=Path, default=default_out, help=f"bundle folder (default {default_out})")
     parser.add_argument("--source", type=Path, default=default_source,
@@ -453,9 +455,21 @@ def derived_build_main(argv: list[str] | None, module: str, doc: str, default_ou
     parser.add_argument("--quick", action="store_true", help="a handful of steps per stage (tests)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing bundle folder")
     parser.add_argument("--threads", type=int, default=None, help=f"CPU threads (default {NUM_THREADS})")
+    for field, help_text in (budget_options or {}).items():
+        parser.add_argument("--" + field.replace("_", "-"), dest=field, type=_positive_int, default=None, help=help_text)
     args = parser.parse_args(argv)
+    kwargs: dict[str, Any] = {}
+    if budget_options:
+        kwargs["budget_overrides"] = {f: getattr(args, f) for f in budget_options if getattr(args, f) is not None}
     return run_script(lambda: build_fn(args.out, args.source, quick=args.quick, overwrite=args.overwrite,
-                                       threads=args.threads))
+                                       threads=args.threads, **kwargs))
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, not {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:

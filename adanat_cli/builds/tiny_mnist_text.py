@@ -29,7 +29,7 @@ from __future__ import annotations
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -202,15 +202,17 @@ def tune_cosine(bundle, classifier, mu, sigma, thresholds, captions, budget: Bud
 
 # --------------------------------------------------------------------------------------- build
 def build(out: Path, source: Path = DEFAULT_SOURCE, quick: bool = False, overwrite: bool = False,
-          threads: int | None = None) -> Path:
+          threads: int | None = None, budget_overrides: dict[str, int] | None = None) -> Path:
+    """Run every stage and write the bundle folder ``out``; ``budget_overrides`` replaces fields of
+    the budget (``{"backbone_steps": 8000}``), and the provenance records the command that did it."""
     ensure_writable(Path(out), overwrite)  # fail before training, not after
     threads = threads or (1 if quick else NUM_THREADS)
     with cpu_threads(threads):
-        return _build(Path(out), Path(source), quick, overwrite, threads)
+        return _build(Path(out), Path(source), quick, overwrite, threads, dict(budget_overrides or {}))
 
 
-def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) -> Path:
-    budget = Budget.quick() if quick else Budget()
+def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int, overrides: dict[str, int]) -> Path:
+    budget = replace(Budget.quick() if quick else Budget(), **overrides)
     times: dict[str, float] = {}
     start_all = time.perf_counter()
     parent = load_bundle(source, name="tiny-mnist")
@@ -261,7 +263,8 @@ def _build(out: Path, source: Path, quick: bool, overwrite: bool, threads: int) 
 
     times["total"] = time.perf_counter() - start_all
     provenance = {
-        "command": "python -m adanat_cli.builds.tiny_mnist_text" + (" --quick" if quick else ""),
+        "command": "python -m adanat_cli.builds.tiny_mnist_text" + (" --quick" if quick else "")
+                   + "".join(f" --{k.replace('_', '-')} {v}" for k, v in overrides.items()),
         "parent": "tiny-mnist (tokenizer, classifier, FID statistics and held-out extractor copied)",
         "data": parent_config["provenance"].get("data", "adanat_cli/data/mnist5k.npz"),
         "seeds": SEEDS,
@@ -306,7 +309,9 @@ def _text_file(path: Path, lines: list[str]) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return derived_build_main(argv, "adanat_cli.builds.tiny_mnist_text", __doc__, DEFAULT_OUT, DEFAULT_SOURCE, build)
+    return derived_build_main(argv, "adanat_cli.builds.tiny_mnist_text", __doc__, DEFAULT_OUT, DEFAULT_SOURCE, build,
+                              budget_options={"backbone_steps": "steps of the backbone stage "
+                                              f"(default {Budget.backbone_steps})"})
 
 
 if __name__ == "__main__":
