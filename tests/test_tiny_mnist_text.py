@@ -94,7 +94,8 @@ def test_the_build_takes_a_longer_backbone_stage_and_records_the_command(tmp_pat
     assert provenance["budget"]["text_steps"] == tiny_mnist_text.Budget.quick().text_steps  # the rest untouched
     assert provenance["command"].endswith("--quick --backbone-steps 5")
     capsys.readouterr()
-    with pytest.raises(SystemExit) as exit_info:
-        tiny_mnist_text.main(["--out", str(tmp_path / "refused"), "--quick", "--backbone-steps", "0"])
-    assert exit_info.value.code == 2 and "must be a positive integer" in capsys.readouterr().err
+    for bad in ("0", "many"):
+        with pytest.raises(SystemExit) as exit_info:
+            tiny_mnist_text.main(["--out", str(tmp_path / "refused"), "--quick", "--backbone-steps", bad])
+        assert exit_info.value.code == 2 and f"must be a positive integer, not '{bad}'" in capsys.readouterr().err
     assert not (tmp_path / "refused").exists()
