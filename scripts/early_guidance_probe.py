@@ -15,18 +15,17 @@ from __future__ import annotations
 
 import dataclasses
 import sys
-from pathlib import Path
 from typing import ClassVar
 
 import torch
 
-import adanat_cli
 from adanat_cli.cli.app import app
+from adanat_cli.models.resolve import BUILTIN_DIR
 from adanat_cli.registry import registry
 from adanat_cli.schedulers.adanat import AdaNATScheduler
 from adanat_cli.schedulers.state import GenerationState, StepPlan
 
-SHIPPED = str(Path(adanat_cli.__file__).parent / "models" / "builtin" / "tiny-mnist-text" / "policies" / "adanat-T8.safetensors")
+SHIPPED = str(BUILTIN_DIR / "tiny-mnist-text" / "policies" / "adanat-T8.safetensors")
 
 
 class GuidanceFloor(AdaNATScheduler):

@@ -20,6 +20,8 @@ from collections import defaultdict
 from pathlib import Path
 from statistics import mean
 
+from adanat_cli.io import write_text_atomic
+
 BAR_RATIO, BAR_POINTS = 0.8, 0.01
 METRICS = ("fid", "class", "attribute")
 
@@ -97,7 +99,7 @@ def main() -> None:
             per_seed = "; ".join(f"{s}: {_verdict(summary[space]['seed_verdicts'][s][n])}" for s in seeds)
             print(f"| {n} | {_verdict(v)} | {per_seed} |")
     if args.json:
-        args.json.write_text(json.dumps(summary, indent=2, default=str) + "\n")
+        write_text_atomic(args.json, json.dumps(summary, indent=2, default=str) + "\n")
 
 
 if __name__ == "__main__":
