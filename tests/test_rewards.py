@@ -33,6 +33,22 @@ def test_class_weight_adds_the_classifier_probability_of_the_requested_class():
     assert AdversarialReward(_context(bundle)).classifier is None  # off by default: no classifier loaded
 
 
+def test_d_reward_logsigmoid_scores_the_same_discriminator_without_saturating():
+    bundle = load_model("tiny-mnist")
+    images, labels = torch.rand(6, 3, *bundle.image_size), torch.tensor([0, 1, 2, 3, 4, 5])
+    plain = AdversarialReward(_context(bundle))
+    log = AdversarialReward(_context(bundle), d_reward="logsigmoid")  # same seed: the same discriminator
+    logits = plain.discriminator.eval()(images, labels)
+    torch.testing.assert_close(plain(images, labels), torch.sigmoid(logits))
+    torch.testing.assert_close(log(images, labels), torch.nn.functional.logsigmoid(logits))
+    # where D rejects a fake outright, sigmoid leaves almost no difference and logsigmoid the logit's own
+    far = torch.tensor([-12.0, -16.0])
+    assert torch.sigmoid(far).diff().abs() < 1e-5
+    assert torch.nn.functional.logsigmoid(far).diff().abs() > 3.9
+    with pytest.raises(UsageError, match="d_reward must be one of sigmoid, logsigmoid"):
+        AdversarialReward(_context(bundle), d_reward="tanh")
+
+
 def test_class_weight_needs_a_classifier(toy_bundle):
     bundle = load_model(str(toy_bundle))
     with pytest.raises(UsageError, match="class_weight needs a classifier"):

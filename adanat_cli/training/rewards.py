@@ -12,7 +12,8 @@ hands the trainable networks and their optimizers to the trainer's ``accelerate.
 with ``accelerator.prepare_model`` when there are several processes.
 
 - ``adversarial`` (AdaNAT's choice): reward = sigmoid(D(x, y)) from a discriminator trained alongside
-  the policy with non-saturating BCE, Adam(lr 1e-4, betas (0.5, 0.999)). ``class_weight=λ`` adds
+  the policy with non-saturating BCE, Adam(lr 1e-4, betas (0.5, 0.999)); ``d_reward=logsigmoid``
+  makes it log sigmoid(D(x, y)), which does not saturate when D wins. ``class_weight=λ`` adds
   λ · a frozen classifier's probability of the requested class (class-conditional models only): a
   nudge towards class fidelity that the FID does not reward by itself. ``clip_weight=λ`` adds λ · the
   CLIP score cos(image embedding, prompt embedding) of the bundle's CLIP image encoder
@@ -58,6 +59,15 @@ from ..metrics.clip_image import clip_score, load_clip_image_encoder
 from ..metrics.extractors import extract_features, to_uint8
 from ..metrics.frechet import feature_stats, frechet_distance
 from .discriminator import ProjectionDiscriminator, discriminator_loss
+
+
+# How a discriminator logit becomes a reward. ``sigmoid`` is AdaNAT's; once D wins, it is ~exp(logit)
+# for every fake and its differences vanish. ``logsigmoid`` is the non-saturating generator objective of
+# GANs, log sigmoid(logit), which stays about linear in the logit for the fakes D rejects.
+D_REWARDS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "logsigmoid": F.logsigmoid,
+}
 
 
 @dataclass
@@ -130,9 +140,12 @@ class AdversarialReward(RewardModel):
 
     def __init__(self, context: RewardContext, d_steps: int = 5, d_lr: float = 1e-4, d_width: int = 32,
                  d_batch: int = 128, class_weight: float = 0.0, clip_weight: float = 0.0,
-                 caption_weight: float = 0.0, mismatch_weight: float = 0.0) -> None:
+                 caption_weight: float = 0.0, mismatch_weight: float = 0.0, d_reward: str = "sigmoid") -> None:
         super().__init__(context)
         bundle = context.bundle
+        if d_reward not in D_REWARDS:
+            raise UsageError(f"d_reward must be one of {', '.join(D_REWARDS)}, not {d_reward!r}")
+        self.d_reward = D_REWARDS[d_reward]
         self.class_weight = _weight("class_weight", class_weight)
         self.classifier = _class_fidelity_classifier(context) if self.class_weight else None
         self.clip_weight = _weight("clip_weight", clip_weight)
@@ -183,7 +196,7 @@ class AdversarialReward(RewardModel):
         self.discriminator.eval()
         images, labels = images.to(self.context.device), labels.to(self.context.device)
         labels, statements = self._split(labels)
-        reward = torch.sigmoid(self.discriminator(images, labels))
+        reward = self.d_reward(self.discriminator(images, labels))
         if self.classifier is not None:
             probs = torch.softmax(self.classifier(images), dim=-1)
             reward = reward + self.class_weight * probs.gather(1, labels[:, None]).squeeze(1)
