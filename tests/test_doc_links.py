@@ -1,8 +1,8 @@
 """Every relative link in README.md, CHANGELOG.md and docs/*.md points at a file that exists, and every
 ``page.md#anchor`` at a heading of that page (anchors made the way GitHub makes them)."""
 
+import functools
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,29 +22,34 @@ def github_anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
-def anchors(page: Path) -> Iterator[str]:
+@functools.cache
+def prose(page: Path) -> str:
+    """The page's text without its fenced code blocks, read once per page."""
+    return FENCE.sub("", page.read_text())
+
+
+@functools.cache
+def anchors(page: Path) -> frozenset[str]:
     seen: dict[str, int] = {}
-    for match in re.finditer(
-        r"^#{1,6}\s+(.+)$", FENCE.sub("", page.read_text()), re.MULTILINE
-    ):
+    ids = []
+    for match in re.finditer(r"^#{1,6}\s+(.+)$", prose(page), re.MULTILINE):
         anchor = github_anchor(match.group(1))
         count = seen.get(anchor, 0)
         seen[anchor] = count + 1
-        yield anchor if count == 0 else f"{anchor}-{count}"
+        ids.append(anchor if count == 0 else f"{anchor}-{count}")
+    return frozenset(ids)
 
 
 def broken_links(page: Path) -> list[str]:
     broken = []
-    for target in LINK.findall(FENCE.sub("", page.read_text())):
+    for target in LINK.findall(prose(page)):
         if re.match(r"^[a-z][a-z0-9+.-]*:", target):  # http:, https:, mailto:
             continue
         path, _, fragment = target.partition("#")
         linked = (page.parent / path) if path else page
         if not linked.exists():
             broken.append(f"{target} (no such file)")
-        elif (
-            fragment and linked.suffix == ".md" and fragment not in set(anchors(linked))
-        ):
+        elif fragment and linked.suffix == ".md" and fragment not in anchors(linked):
             broken.append(f"{target} (no such heading)")
     return broken
 
