@@ -25,7 +25,7 @@ def github_anchor(heading: str) -> str:
 @functools.cache
 def prose(page: Path) -> str:
     """The page's text without its fenced code blocks, read once per page."""
-    return FENCE.sub("", page.read_text())
+    return FENCE.sub("", page.read_text(encoding="utf-8"))
 
 
 @functools.cache
