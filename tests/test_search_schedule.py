@@ -75,6 +75,17 @@ def test_a_damaged_search_state_is_not_resumed_from(cli, setup, tmp_path):
     assert result.code == 2 and "damaged" in result.err and len(result.err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("change", [["-n", "6"], ["--seed", "7"]])
+def test_a_search_is_not_resumed_on_other_images(cli, setup, tmp_path, change):
+    out = tmp_path / "s.json"
+    assert cli("search-schedule", *setup, "-u", "1", "-o", str(out)).code == 0
+    before = (tmp_path / "s.json.state.json").read_bytes()
+    result = cli("search-schedule", *setup, *change, "-u", "2", "-o", str(out), "--resume")
+    assert result.code == 2 and len(result.err.strip().splitlines()) == 1, result.err
+    assert f"resume it with the same {change[0].replace('-n', '--num')}" in result.err
+    assert (tmp_path / "s.json.state.json").read_bytes() == before
+
+
 def test_bundle_shipped_schedule_is_used_for_its_steps(cli, toy_bundle, tmp_path):
     searched = tmp_path / "searched.json"
     to_schedule([0.5, 2.0, 1.0, 1.0, 0.0, 3.0], 2, "shipped").save(searched)

@@ -169,7 +169,40 @@ def test_compare_on_captions_reports_caption_alignment(cli, text_model, captions
     assert default.json()["captions"].endswith("captions-eval.txt")
 
 
-@pytest.mark.parametrize("command", ["train-policy", "compare"])
+def test_search_schedule_on_captions_logs_caption_alignment(cli, text_model, captions_file, tmp_path):
+    out = tmp_path / "text-T2.json"
+    def search(captions, *more):
+        return cli("search-schedule", "-m", str(text_model), "-T", "2", "-n", "6", "-b", "6", "--captions",
+                   str(captions), "--device", "cpu", "-o", str(out), *more)
+
+    result = search(captions_file, "-u", "1")
+    assert result.code == 0, result.err
+    assert json.loads(out.read_text())["steps"] == 2
+    (entry,) = [json.loads(line) for line in (tmp_path / "text-T2.json.log.jsonl").read_text().splitlines()]
+    assert 0 <= entry["class_agreement"] <= 1 and 0 <= entry["attribute_agreement"] <= 1
+    assert "class / attribute agreement" in result.err
+    state = json.loads((tmp_path / "text-T2.json.state.json").read_text())
+    assert state["start"]["captions"] == str(captions_file) and len(state["start"]["captions_sha256"]) == 64
+    assert set(state["best_measures"]) == {"class_agreement", "attribute_agreement"}
+
+    other = tmp_path / "other.txt"
+    other.write_text("a seven\n")
+    before = (tmp_path / "text-T2.json.state.json").read_bytes()
+    refused = search(other, "-u", "2", "--resume")
+    assert refused.code == 2 and len(refused.err.strip().splitlines()) == 1, refused.err
+    assert "search on other captions" in refused.err
+    assert (tmp_path / "text-T2.json.state.json").read_bytes() == before
+    resumed = search(captions_file, "-u", "2", "--resume")
+    assert resumed.code == 0, resumed.err
+    assert [json.loads(line)["update"] for line in (tmp_path / "text-T2.json.log.jsonl").read_text().splitlines()] == [1, 2]
+
+    default = cli("search-schedule", "-m", str(text_model), "-T", "2", "-n", "4", "-b", "4", "-u", "1", "--device", "cpu",
+                  "-o", str(tmp_path / "default.json"))
+    assert default.code == 0, default.err
+    assert json.loads((tmp_path / "default.json.state.json").read_text())["start"]["captions"].endswith("captions-eval.txt")
+
+
+@pytest.mark.parametrize("command", ["train-policy", "compare", "search-schedule"])
 def test_captions_on_a_class_model_and_bad_caption_files_are_one_line(cli, text_model, toy_bundle, captions_file,
                                                                       tmp_path, command):
     empty = tmp_path / "empty.txt"

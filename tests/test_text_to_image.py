@@ -144,11 +144,6 @@ def test_a_scheduler_shipped_for_other_steps_defaults_to_the_steps_it_was_made_f
     assert default_steps(shipped_for_many, "adanat", {"steps": 8}) == 8
 
 
-def test_search_schedule_refuses_a_text_model_in_one_line(cli, quick_text_bundle, tmp_path):
-    result = cli("search-schedule", "--model", str(quick_text_bundle), "-T", "2", "-o", str(tmp_path / "s"))
-    assert result.code != 0 and "text-conditioned" in result.err and "Traceback" not in result.err
-
-
 def test_fewer_images_than_captions_spread_over_the_caption_file():
     from adanat_cli.evaluation.pairs import comparison_labels
 

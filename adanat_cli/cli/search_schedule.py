@@ -12,8 +12,10 @@ from ..engine.conditioning import is_text_model
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
 from ..errors import UsageError, note_batch_size
+from ..evaluation.captions import caption_thresholds, captions_digest, resolve_captions
 from ..evaluation.pairs import comparison_labels, evaluate_pair
 from ..evaluation.setup import evaluation_setup
+from ..metrics.digit_classifier import load_classifier
 from ..models.resolve import load_model
 from ..schedulers.autonat_search import (
     ScheduleSearch,
@@ -32,7 +34,8 @@ def search_schedule_command(
     model: str = typer.Option(None, "--model", "-m", help="A model name (built-in, downloaded or imported) or a bundle folder; default: $ADANAT_MODEL, else `adanat config` model, else tiny-mnist.", show_default=False),
     steps: int = typer.Option(8, "--steps", "-T", help="Number of decoding steps the schedule is for."),
     updates: int = typer.Option(100, "--updates", "-u", help="SGD updates (each costs 4T-1 FID evaluations)."),
-    num: int = typer.Option(1000, "--num", "-n", help="Images per FID evaluation (classes cycled)."),
+    num: int = typer.Option(1000, "--num", "-n", help="Images per FID evaluation (classes, or a text model's captions, cycled)."),
+    captions: Path = typer.Option(None, "--captions", help="Text-conditioned models: a file of captions, one a line, cycled in place of classes (default: the model's evaluation captions). The search still optimises FID alone; the log records each update's caption alignment when the model can measure it.", show_default=False),
     start: str = typer.Option("cosine", "--start", help="Handcrafted scheduler whose values start the search."),
     start_arg: list[str] = typer.Option([], "--start-arg", help="key=value for the start scheduler (repeatable)."),
     extractor: str = typer.Option(None, "--extractor", "-x", help="Feature space; default: the model's."),
@@ -52,11 +55,17 @@ def search_schedule_command(
     """Search a per-step schedule (m, τ2, τ1, w) that lowers FID, as AutoNAT does.
 
     Writes OUT (the best schedule found), OUT.state.json (resumable state) and OUT.log.jsonl (one
-    line per update). A resumed search keeps the learning rates it started with.
+    line per update). --resume continues a killed or finished search (with --updates raised); it keeps
+    the learning rates it started with.
+
+    On a text-conditioned model the images cycle through captions (--captions, default: the model's
+    evaluation captions). FID alone is optimised, as AutoNAT does; lowering guidance usually lowers FID
+    and caption alignment together, so each log line also records class and attribute agreement
+    when the model can measure them: check them before shipping the schedule.
 
     Examples:
       adanat search-schedule -T 4 --updates 30 --num 1000 --lr 0.01 --lr-mask 1e-4 -o autonat-T4.json
-      adanat search-schedule -T 4 -o autonat-T4.json --resume
+      adanat search-schedule -m tiny-mnist-text -T 4 -u 12 -n 500 --start-arg guidance=0.5 --lr 0.01 --lr-mask 1e-4 -o text-T4.json
       adanat ship tiny-mnist autonat-T4.json
     """
     if updates < 1:
@@ -68,26 +77,37 @@ def search_schedule_command(
     torch_device = pick_device(device)
     precision = pick_precision(precision, torch_device)
     bundle = load_model(model or default_model(), device=torch_device)
+    thresholds, classifier, caption_source = None, None, None
     if is_text_model(bundle.backbone):
-        raise UsageError(f"search-schedule searches over classes; '{bundle.name}' is text-conditioned, which it "
-                         "does not support yet (train a policy with `adanat train-policy --captions` instead)")
-    classes = list(range(bundle.backbone.num_classes))
-    check_request(bundle, classes, steps, num, batch_size, seed)
+        caption_source, conditions = resolve_captions(bundle, captions)
+        thresholds = caption_thresholds(bundle)
+        classifier = load_classifier(bundle.path) if thresholds is not None else None
+        classifier = classifier.to(torch_device) if classifier is not None else None
+    else:
+        if captions is not None:
+            resolve_captions(bundle, captions)  # one clear error: captions are for text-conditioned models
+        conditions = list(range(bundle.backbone.num_classes))
+    check_request(bundle, conditions, steps, num, batch_size, seed)
     note_batch_size(batch_size)
     if steps < 2:
         raise UsageError("a schedule search needs --steps of at least 2")
     theta0 = theta_from_scheduler(build_scheduler(start, parse_scheduler_args(start_arg)), steps)
     _, features, ref = evaluation_setup(bundle.evaluation, torch_device, extractor, real, reference)
-    labels = comparison_labels(classes, num)
+    labels = comparison_labels(conditions, num)
     shard = Shard(cpu=device == "cpu")
 
-    def fid_of(scheduler) -> float:
-        return evaluate_pair(bundle, scheduler, steps, labels, seed, batch_size, features, ref, None, shard, torch_device,
-                             precision=precision, compile=compile).fid
+    def measure(scheduler) -> tuple[float, dict[str, float]]:
+        result = evaluate_pair(bundle, scheduler, steps, labels, seed, batch_size, features, ref, classifier, shard,
+                               torch_device, precision=precision, compile=compile, caption_thresholds=thresholds)
+        if result.alignment is None:
+            return result.fid, {}
+        return result.fid, {"class_agreement": result.class_agreement, "attribute_agreement": result.attribute_agreement}
 
+    started_from = {"scheduler": start, "args": start_arg, "model": bundle.name, "num": num, "seed": seed}
+    if caption_source is not None:
+        started_from.update(captions=caption_source, captions_sha256=captions_digest(conditions))
     search = ScheduleSearch.start(SearchSettings(steps=steps, updates=updates, lr=lr, lr_mask=lr_mask), theta0,
-                                  {"scheduler": start, "args": start_arg, "model": bundle.name, "num": num, "seed": seed},
-                                  fid_of, out, resume, overwrite)
+                                  started_from, measure, out, resume, overwrite)
     remaining = (updates - search.state.update) * (4 * steps - 1)
     began = time.perf_counter()
     with step_progress(f"searching a T={steps} schedule", total=max(remaining, 0)) as advance:
@@ -97,7 +117,12 @@ def search_schedule_command(
                   f"on {num} images (seed {seed}), started from {start}")
         to_schedule(state.best_theta, steps, source).save(out)
         typer.echo(str(out))
-        typer.echo(f"best FID {state.best_fid:.4f} after {state.update} updates ({time.perf_counter() - began:.0f}s this run)", err=True)
+        alignment = ""
+        if "attribute_agreement" in state.best_measures:
+            alignment = (f", class / attribute agreement {state.best_measures['class_agreement']:.3f} / "
+                         f"{state.best_measures['attribute_agreement']:.3f}")
+        typer.echo(f"best FID {state.best_fid:.4f}{alignment} after {state.update} updates "
+                   f"({time.perf_counter() - began:.0f}s this run)", err=True)
 
 
 def register(app: typer.Typer) -> None:

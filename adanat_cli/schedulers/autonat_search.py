@@ -51,6 +51,7 @@ class SearchState:
     best_fid: float = math.inf
     best_theta: list[float] = field(default_factory=list)
     start: dict[str, Any] = field(default_factory=dict)
+    best_measures: dict[str, float] = field(default_factory=dict)  # what else was measured with the best FID
 
 
 def layout(steps: int) -> dict[str, slice]:
@@ -100,10 +101,15 @@ def scheduler_for(theta: np.ndarray, steps: int) -> AutoNATScheduler:
     return AutoNATScheduler(table=to_schedule(theta, steps, "search candidate").to_dict())
 
 
-class ScheduleSearch:
-    """Runs updates; ``evaluate(scheduler) -> FID`` is supplied by the caller (same seeds each time)."""
+Evaluation = Callable[[Scheduler], float | tuple[float, dict[str, float]]]
 
-    def __init__(self, state: SearchState, evaluate: Callable[[Scheduler], float], state_path: Path, log_path: Path):
+
+class ScheduleSearch:
+    """Runs updates; ``evaluate(scheduler)`` is supplied by the caller (same seeds each time) and returns
+    the FID, or (FID, other measures); the other measures of each update's base schedule (a text
+    model's caption alignment, say) are logged beside its FID, but only the FID is optimised."""
+
+    def __init__(self, state: SearchState, evaluate: Evaluation, state_path: Path, log_path: Path):
         self.state, self.evaluate = state, evaluate
         self.state_path, self.log_path = state_path, log_path
 
@@ -113,6 +119,7 @@ class ScheduleSearch:
         state_path, log_path = paths(out)
         if state_path.exists() and resume:
             state = load_state(state_path, settings.steps)
+            _check_same_images(state.start, start, state_path)
             state.settings.updates = settings.updates  # a resumed search may be extended
             return cls(state, evaluate, state_path, log_path)
         if resume:
@@ -130,27 +137,48 @@ class ScheduleSearch:
         rates = per_parameter(settings.steps, settings.lr_mask, settings.lr)
         while s.update < settings.updates:
             theta = np.asarray(s.theta)
-            base = self.evaluate(scheduler_for(theta, settings.steps))
+            base, measures = _split(self.evaluate(scheduler_for(theta, settings.steps)))
             _tick(on_eval)
             if base < s.best_fid:
-                s.best_fid, s.best_theta = base, list(map(float, theta))
+                s.best_fid, s.best_theta, s.best_measures = base, list(map(float, theta)), measures
             grad = np.zeros_like(theta)
             for i in range(len(theta)):
                 probe = theta.copy()
                 probe[i] += deltas[i]
                 probe = clamp(probe, settings.steps)
                 step = probe[i] - theta[i]
-                grad[i] = 0.0 if step == 0 else (self.evaluate(scheduler_for(probe, settings.steps)) - base) / step
+                probed = _split(self.evaluate(scheduler_for(probe, settings.steps)))[0]
+                grad[i] = 0.0 if step == 0 else (probed - base) / step
                 _tick(on_eval)
             velocity = settings.momentum * np.asarray(s.velocity) + grad
             s.theta = list(map(float, clamp(theta - rates * velocity, settings.steps)))
             s.velocity = list(map(float, velocity))
             s.update += 1
             with open(self.log_path, "a", encoding="utf-8") as log:
-                log.write(json.dumps({"update": s.update, "fid": base, "best_fid": s.best_fid,
+                log.write(json.dumps({"update": s.update, "fid": base, **measures, "best_fid": s.best_fid,
                                       "grad_norm": float(np.linalg.norm(grad)), "theta": list(map(float, theta))}) + "\n")
             save_state(self.state_path, s)
         return s
+
+
+# what fixes the images every FID is measured on: a resumed search that changed one would compare its
+# new FIDs with FIDs of other images
+_SAME_IMAGES = {"model": "--model", "num": "--num", "seed": "--seed", "captions_sha256": "--captions"}
+
+
+def _check_same_images(recorded: dict[str, Any], now: dict[str, Any], state_path: Path) -> None:
+    for key, option in _SAME_IMAGES.items():
+        if key in recorded and recorded.get(key) != now.get(key):
+            was = "other captions" if key == "captions_sha256" else f"{option} {recorded[key]}"
+            raise UsageError(f"{state_path} is a search on {was}; resume it with the same {option}, "
+                             "or start afresh with --overwrite")
+
+
+def _split(value: float | tuple[float, dict[str, float]]) -> tuple[float, dict[str, float]]:
+    if isinstance(value, tuple):
+        fid, measures = value
+        return float(fid), {k: float(v) for k, v in measures.items()}
+    return float(value), {}
 
 
 def _tick(callback: Callable[[], None] | None) -> None:
@@ -195,4 +223,4 @@ def load_state(path: Path, steps: int) -> SearchState:
     if settings.steps != steps:
         raise UsageError(f"{path} is a search for T={settings.steps}, not T={steps}")
     fields = {k: data[k] for k in ("theta", "velocity", "update", "best_fid", "best_theta", "start")}
-    return SearchState(settings=settings, **fields)
+    return SearchState(settings=settings, best_measures=data.get("best_measures", {}), **fields)
