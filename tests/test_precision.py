@@ -148,7 +148,7 @@ def test_every_generating_command_accepts_and_applies_precision(cli, tmp_path, m
 
     def fake_pair(*args, precision="fp32", compile=False, **kwargs):
         seen.append((precision, compile))
-        return type("Pair", (), {"fid": 10.0})()
+        return type("Pair", (), {"fid": 10.0, "alignment": None})()  # a class model: no caption alignment
 
     monkeypatch.setattr("adanat_cli.cli.search_schedule.evaluate_pair", fake_pair)
     result = cli("search-schedule", "-T", "2", "--updates", "1", "-n", "10", "--precision", "bf16", "--compile",
