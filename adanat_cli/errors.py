@@ -88,6 +88,16 @@ def one_line(text: str, limit: int = 600) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def _interruption(err: BaseException) -> BaseException | None:
+    seen: set[int] = set()
+    while err is not None and id(err) not in seen:
+        if isinstance(err, (KeyboardInterrupt, Terminated)):
+            return err
+        seen.add(id(err))
+        err = err.__cause__ or err.__context__
+    return None
+
+
 def report(err: BaseException) -> int:
     """Print ``err`` for a user and return the exit code to use."""
     if debug_enabled():
@@ -95,6 +105,9 @@ def report(err: BaseException) -> int:
     if isinstance(err, AdanatError):
         print(f"Error: {one_line(str(err))}", file=sys.stderr)
         return err.exit_code
+    # a signal that lands while Python runs a class body (a lazy import) comes back wrapped in a
+    # RuntimeError ("Error calling __set_name__ ..."): it is still an interruption
+    err = _interruption(err) or err
     if isinstance(err, KeyboardInterrupt):
         print("Interrupted.", file=sys.stderr)
         return 130

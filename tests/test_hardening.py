@@ -202,3 +202,17 @@ def test_a_run_that_would_fill_the_disk_stops_after_its_first_batch(cli, tmp_pat
     result = cli("sample", "-c", "1", "-n", "40", "-b", "4", "-T", "2", "-o", str(out))
     assert result.code == 2 and one_line(result) and "more disk" in result.err
     assert not out.exists() and not list(tmp_path.glob(".s.*"))
+
+
+def test_an_interruption_wrapped_by_python_is_still_reported_as_one(capsys):
+    from adanat_cli.errors import Terminated, report
+
+    try:
+        try:
+            raise Terminated()
+        except Terminated as inner:
+            raise RuntimeError("Error calling __set_name__ on 'cached_property' instance") from inner
+    except RuntimeError as wrapped:
+        code = report(wrapped)
+    assert code == 143 and "Terminated." in capsys.readouterr().err
+    assert report(RuntimeError("a bug")) == 70
