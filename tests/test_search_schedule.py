@@ -10,6 +10,8 @@ import pytest
 from PIL import Image
 
 from adanat_cli.schedulers.autonat_search import (
+    ScheduleSearch,
+    SearchSettings,
     layout,
     theta_from_scheduler,
     to_schedule,
@@ -35,6 +37,26 @@ def test_starting_point_is_the_handcrafted_schedule():
     assert theta[parts["guidance"]] == pytest.approx([1.0] * 4)
     schedule = to_schedule(theta, 4, "test")
     assert schedule.steps == 4 and len(schedule.sample_temp) == 4
+
+
+def test_other_measures_are_asked_for_on_each_update_base_schedule_only(tmp_path):
+    asked = []
+
+    def evaluate(scheduler, with_measures):
+        asked.append(with_measures)
+        fid = float(sum(scheduler.schedule.guidance))  # lower guidance, lower "FID": a gradient to follow
+        return (fid, {"attribute_agreement": 0.5}) if with_measures else fid
+
+    steps, updates = 2, 3
+    theta0 = theta_from_scheduler(build_scheduler("cosine", {"guidance": 1.0}), steps)
+    search = ScheduleSearch.start(SearchSettings(steps=steps, updates=updates), theta0, {"model": "toy"}, evaluate,
+                                  tmp_path / "s.json", resume=False, overwrite=False)
+    state = search.run()
+    per_update = [True] + [False] * (len(theta0))
+    assert asked == per_update * updates and len(per_update) == 4 * steps - 1
+    log = [json.loads(line) for line in (tmp_path / "s.json.log.jsonl").read_text().splitlines()]
+    assert [entry["attribute_agreement"] for entry in log] == [0.5] * updates
+    assert state.best_measures == {"attribute_agreement": 0.5} and state.best_fid < 2.0
 
 
 def test_search_writes_schedule_state_and_log_and_the_schedule_drives_autonat(cli, setup, tmp_path):

@@ -7,18 +7,16 @@ from pathlib import Path
 import typer
 
 from .. import __version__
-from ..engine.conditioning import is_text_model
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
 from ..errors import UsageError, note_batch_size
-from ..evaluation.captions import caption_thresholds, resolve_captions
+from ..evaluation.captions import evaluation_conditions
 from ..evaluation.pairs import comparison_labels, evaluate_pair
 from ..evaluation.report import markdown_table, write_report
 from ..evaluation.setup import evaluation_setup
 from ..evaluation.sweeps import Variant, expand
 from ..io import ensure_writable
 from ..metrics.digit_classifier import load_classifier
-from ..models.classes import parse_classes
 from ..models.resolve import load_model
 from ..schedulers.build import build_scheduler
 from ..settings import default_model
@@ -95,17 +93,9 @@ def compare_command(
     step_list = parse_steps(steps)
     variants = split_scheduler_args(scheduler_arg, names)
     bundle = load_model(model or default_model(), device=torch_device)
-    text = is_text_model(bundle.backbone)
-    caption_source, thresholds = None, None
-    if text:
-        if classes:
-            raise UsageError(f"model '{bundle.name}' is text-conditioned: pass --captions FILE, not --class")
-        caption_source, wanted = resolve_captions(bundle, captions)
-        thresholds = caption_thresholds(bundle)
-    else:
-        if captions is not None:
-            resolve_captions(bundle, captions)  # one clear error: captions are for text-conditioned models
-        wanted = parse_classes(classes, bundle.classes, bundle.name) or list(range(bundle.backbone.num_classes))
+    evaluated_on = evaluation_conditions(bundle, captions, classes)
+    text, wanted = evaluated_on.text, evaluated_on.values
+    caption_source, thresholds = evaluated_on.caption_source, evaluated_on.thresholds
     for t in step_list:
         check_request(bundle, wanted, t, num, batch_size, seed)
     note_batch_size(batch_size)
@@ -126,8 +116,7 @@ def compare_command(
     for space in names_of_spaces[1:]:
         _, space_features, space_ref = evaluation_setup(bundle.evaluation, torch_device, space, real, reference)
         other_spaces[space] = (space_features, space_ref)
-    classifier = load_classifier(bundle.path)
-    classifier = classifier.to(torch_device) if classifier is not None else None
+    classifier = load_classifier(bundle.path, torch_device)
     labels = comparison_labels(wanted, num)
 
     results = []

@@ -8,11 +8,10 @@ from pathlib import Path
 
 import typer
 
-from ..engine.conditioning import is_text_model
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
 from ..errors import UsageError, note_batch_size
-from ..evaluation.captions import caption_thresholds, captions_digest, resolve_captions
+from ..evaluation.captions import captions_digest, evaluation_conditions
 from ..evaluation.pairs import comparison_labels, evaluate_pair
 from ..evaluation.setup import evaluation_setup
 from ..metrics.digit_classifier import load_classifier
@@ -77,16 +76,10 @@ def search_schedule_command(
     torch_device = pick_device(device)
     precision = pick_precision(precision, torch_device)
     bundle = load_model(model or default_model(), device=torch_device)
-    thresholds, classifier, caption_source = None, None, None
-    if is_text_model(bundle.backbone):
-        caption_source, conditions = resolve_captions(bundle, captions)
-        thresholds = caption_thresholds(bundle)
-        classifier = load_classifier(bundle.path) if thresholds is not None else None
-        classifier = classifier.to(torch_device) if classifier is not None else None
-    else:
-        if captions is not None:
-            resolve_captions(bundle, captions)  # one clear error: captions are for text-conditioned models
-        conditions = list(range(bundle.backbone.num_classes))
+    evaluated_on = evaluation_conditions(bundle, captions)
+    conditions, thresholds = evaluated_on.values, evaluated_on.thresholds
+    # FID alone is searched on; a classifier only measures caption alignment, beside it
+    classifier = load_classifier(bundle.path, torch_device) if thresholds is not None else None
     check_request(bundle, conditions, steps, num, batch_size, seed)
     note_batch_size(batch_size)
     if steps < 2:
@@ -96,16 +89,18 @@ def search_schedule_command(
     labels = comparison_labels(conditions, num)
     shard = Shard(cpu=device == "cpu")
 
-    def measure(scheduler) -> tuple[float, dict[str, float]]:
-        result = evaluate_pair(bundle, scheduler, steps, labels, seed, batch_size, features, ref, classifier, shard,
-                               torch_device, precision=precision, compile=compile, caption_thresholds=thresholds)
+    def measure(scheduler, with_measures: bool) -> tuple[float, dict[str, float]]:
+        # the caption alignment is logged for each update's base schedule only: the probes give their FID
+        result = evaluate_pair(bundle, scheduler, steps, labels, seed, batch_size, features, ref,
+                               classifier if with_measures else None, shard, torch_device, precision=precision,
+                               compile=compile, caption_thresholds=thresholds if with_measures else None)
         if result.alignment is None:
             return result.fid, {}
         return result.fid, {"class_agreement": result.class_agreement, "attribute_agreement": result.attribute_agreement}
 
     started_from = {"scheduler": start, "args": start_arg, "model": bundle.name, "num": num, "seed": seed}
-    if caption_source is not None:
-        started_from.update(captions=caption_source, captions_sha256=captions_digest(conditions))
+    if evaluated_on.text:
+        started_from.update(captions=evaluated_on.caption_source, captions_sha256=captions_digest(conditions))
     search = ScheduleSearch.start(SearchSettings(steps=steps, updates=updates, lr=lr, lr_mask=lr_mask), theta0,
                                   started_from, measure, out, resume, overwrite)
     remaining = (updates - search.state.update) * (4 * steps - 1)

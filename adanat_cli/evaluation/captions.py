@@ -2,6 +2,8 @@
 
 - ``resolve_captions``: the captions a command uses: a ``--captions`` file, else the bundle's
   evaluation caption file (config.json ``evaluation.captions``, a file inside the bundle);
+- ``evaluation_conditions``: what an evaluation (``compare``, ``search-schedule``) conditions its
+  images on: captions and their attribute thresholds on a text model, classes on any other;
 - ``caption_thresholds``: the bundle's attribute thresholds (config.json ``caption_attributes``),
   which turn on the alignment measure of ``data.captions``;
 - ``AlignmentTally``: ``data.captions.alignment`` measured batch by batch (and process by process),
@@ -14,12 +16,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..data.captions import ATTRIBUTE_CHANCE, ATTRIBUTES, parse_caption
 from ..engine.conditioning import is_text_model
 from ..errors import UsageError
+from ..models.classes import parse_classes
 from ..text.prompt_files import read_prompt_file
 
 
@@ -49,6 +53,35 @@ def resolve_captions(bundle, path: Path | None, option: str = "--captions") -> t
         raise UsageError(f"model '{bundle.name}' is text-conditioned and ships no evaluation captions: pass {option} FILE "
                          "(one caption a line)")
     return str(own), read_prompt_file(own, f"model '{bundle.name}' evaluation captions")
+
+
+@dataclass(frozen=True)
+class EvaluationConditions:
+    """The conditions an evaluation cycles through: a text model's captions (with where they come
+    from, and its attribute thresholds when it has them), or a class model's class indices."""
+
+    values: list
+    caption_source: str | None = None
+    thresholds: dict[str, list[float]] | None = None
+
+    @property
+    def text(self) -> bool:
+        return self.caption_source is not None
+
+
+def evaluation_conditions(bundle, captions: Path | None, classes: Sequence[str] = ()) -> EvaluationConditions:
+    """Captions for a text-conditioned model (``--captions``, else its evaluation captions) and its
+    caption attribute thresholds; classes for any other (``--class`` values, else all of them). The
+    wrong kind of condition for the model is one clear UsageError."""
+    if is_text_model(bundle.backbone):
+        if classes:
+            raise UsageError(f"model '{bundle.name}' is text-conditioned: pass --captions FILE, not --class")
+        source, values = resolve_captions(bundle, captions)
+        return EvaluationConditions(values, source, caption_thresholds(bundle))
+    if captions is not None:
+        resolve_captions(bundle, captions)  # one clear error: captions are for text-conditioned models
+    wanted = parse_classes(classes, bundle.classes, bundle.name) if classes else []
+    return EvaluationConditions(wanted or list(range(bundle.backbone.num_classes)))
 
 
 def captions_digest(captions: Sequence[str]) -> str:

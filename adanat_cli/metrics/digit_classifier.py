@@ -100,9 +100,11 @@ def load_bundled_network(bundle_path: str | Path, key: str, types: Mapping[str, 
     return model.eval()
 
 
-def load_classifier(bundle_path: str | Path) -> DigitClassifier | None:
-    """The classifier a bundle ships (eval mode, CPU), or None if its config.json names none."""
-    return load_bundled_network(bundle_path, "classifier", CLASSIFIER_TYPES, "classifier.safetensors", "classifier")
+def load_classifier(bundle_path: str | Path, device: torch.device | str | None = None) -> DigitClassifier | None:
+    """The classifier a bundle ships (eval mode, on ``device``, else the CPU), or None if its
+    config.json names none."""
+    found = load_bundled_network(bundle_path, "classifier", CLASSIFIER_TYPES, "classifier.safetensors", "classifier")
+    return found.to(device) if found is not None and device is not None else found
 
 
 def load_fid_stats(bundle_path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:

@@ -101,13 +101,15 @@ def scheduler_for(theta: np.ndarray, steps: int) -> AutoNATScheduler:
     return AutoNATScheduler(table=to_schedule(theta, steps, "search candidate").to_dict())
 
 
-Evaluation = Callable[[Scheduler], float | tuple[float, dict[str, float]]]
+# evaluate(scheduler, with_measures) -> FID, or (FID, other measures)
+Evaluation = Callable[[Scheduler, bool], float | tuple[float, dict[str, float]]]
 
 
 class ScheduleSearch:
-    """Runs updates; ``evaluate(scheduler)`` is supplied by the caller (same seeds each time) and returns
-    the FID, or (FID, other measures); the other measures of each update's base schedule (a text
-    model's caption alignment, say) are logged beside its FID, but only the FID is optimised."""
+    """Runs updates; ``evaluate(scheduler, with_measures)`` is supplied by the caller (same seeds each
+    time) and returns the FID, or (FID, other measures). Other measures (a text model's caption
+    alignment, say) are asked for (``with_measures`` True) on each update's base schedule only, and
+    logged beside its FID; the probes need their FID alone, and only the FID is optimised."""
 
     def __init__(self, state: SearchState, evaluate: Evaluation, state_path: Path, log_path: Path):
         self.state, self.evaluate = state, evaluate
@@ -137,7 +139,7 @@ class ScheduleSearch:
         rates = per_parameter(settings.steps, settings.lr_mask, settings.lr)
         while s.update < settings.updates:
             theta = np.asarray(s.theta)
-            base, measures = _split(self.evaluate(scheduler_for(theta, settings.steps)))
+            base, measures = _split(self.evaluate(scheduler_for(theta, settings.steps), True))
             _tick(on_eval)
             if base < s.best_fid:
                 s.best_fid, s.best_theta, s.best_measures = base, list(map(float, theta)), measures
@@ -147,7 +149,7 @@ class ScheduleSearch:
                 probe[i] += deltas[i]
                 probe = clamp(probe, settings.steps)
                 step = probe[i] - theta[i]
-                probed = _split(self.evaluate(scheduler_for(probe, settings.steps)))[0]
+                probed = _split(self.evaluate(scheduler_for(probe, settings.steps), False))[0]
                 grad[i] = 0.0 if step == 0 else (probed - base) / step
                 _tick(on_eval)
             velocity = settings.momentum * np.asarray(s.velocity) + grad
