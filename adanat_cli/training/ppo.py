@@ -358,8 +358,7 @@ class PolicyTrainer:
             labels = comparison_labels(self.captions, self.settings.eval_num)
             thresholds = caption_thresholds(self.bundle)
             if thresholds is not None and self.alignment_classifier is None:
-                found = load_classifier(self.bundle.path)
-                self.alignment_classifier = found.to(self.device).eval() if found is not None else None
+                self.alignment_classifier = load_classifier(self.bundle.path, self.device)
             classifier = self.alignment_classifier
         else:
             labels = comparison_labels(list(range(self.bundle.backbone.num_classes)), self.settings.eval_num)

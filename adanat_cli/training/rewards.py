@@ -297,10 +297,10 @@ def mismatched_captions(captions: list[str], seed: int) -> list[str]:
 
 def _bundled_classifier(context: RewardContext, missing: str) -> nn.Module:
     """The model's bundled classifier on the reward's device, or a UsageError saying ``missing``."""
-    classifier = load_classifier(context.bundle.path)
+    classifier = load_classifier(context.bundle.path, context.device)
     if classifier is None:
         raise UsageError(missing)
-    return classifier.to(context.device).eval()
+    return classifier
 
 
 def _class_fidelity_classifier(context: RewardContext) -> nn.Module:
