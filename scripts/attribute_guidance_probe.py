@@ -40,7 +40,10 @@ _plain_forward = loop._forward
 
 def _text_conditions_with_class_only(embedder, prompts, device):
     made = _plain_text_conditions(embedder, prompts, device)
-    class_only = [make_caption(parse_caption(p).class_index) for p in prompts]
+    classes = [parse_caption(p).class_index for p in prompts]
+    if None in classes:
+        raise SystemExit(f"the probe needs captions that name a digit; '{prompts[classes.index(None)]}' names none")
+    class_only = [make_caption(c) for c in classes]
     made.class_only = embedder.embed(class_only).context.to(device)
     return made
 
@@ -49,6 +52,8 @@ def _forward_with_attribute_guidance(network, tokens, conditions, with_uncond, c
     cond, uncond = _plain_forward(network, tokens, conditions, with_uncond, caches, rows, first=first)
     if uncond is None or SHARE == 0.0:
         return cond, uncond
+    if not hasattr(conditions, "class_only"):
+        raise SystemExit("the probe is for text-conditioned models (tiny-mnist-text): this batch has no captions")
     if caches is not None:
         raise SystemExit("the probe does not handle backbones that reuse their previous step (ENAT)")
     class_only = loop._logits_at(network(tokens, conditions.class_only, **loop._rows_kwarg(network, rows)), rows)

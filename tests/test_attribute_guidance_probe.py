@@ -51,3 +51,15 @@ def test_the_class_only_caption_drops_every_attribute_word(probe):
     captions = ["a thick, slanted, small seven", "an upright eight"]
     made = probe._text_conditions_with_class_only(Embedder(), captions, "cpu")
     assert seen[-1] == ["a seven", "an eight"] and made.class_only.shape == (2, 2, 3)
+
+
+def test_a_caption_that_names_no_digit_is_one_clear_line(probe):
+    class Embedder:
+        def embed(self, prompts):
+            return SimpleNamespace(context=torch.zeros(len(prompts), 2, 3), pooled=torch.zeros(len(prompts), 3))
+
+        def null(self):
+            return SimpleNamespace(context=torch.zeros(1, 2, 3), pooled=torch.zeros(1, 3))
+
+    with pytest.raises(SystemExit, match="names none"):
+        probe._text_conditions_with_class_only(Embedder(), ["a thick, slanted shape"], "cpu")
