@@ -26,12 +26,14 @@ def _save(figure, path: Path) -> None:
 
 
 def plot_trace(trace: dict[str, np.ndarray], path: Path, title: str, max_lines: int = 64) -> None:
-    """One panel per plan value; a line per sample over the steps (cf. AdaNAT Fig. 3)."""
+    """One panel per plan value; a line per sample over the steps (cf. AdaNAT Fig. 3), for at most
+    ``max_lines`` samples spread evenly over all of them (a run's first samples may share a class or
+    a caption, and would not show the spread), and the mean over all samples."""
     figure, axes = plt.subplots(1, len(PLAN_LABELS), figsize=(4 * len(PLAN_LABELS), 3.2))
     for axis, (key, label) in zip(axes, PLAN_LABELS.items()):
         values = np.asarray(trace[key])  # (M, T)
         steps = np.arange(1, values.shape[1] + 1)
-        for row in values[:max_lines]:
+        for row in values[traced_rows(len(values), max_lines)]:
             axis.plot(steps, row, color="tab:blue", alpha=0.25, linewidth=1)
         axis.plot(steps, values.mean(axis=0), color="black", linewidth=2, label="mean")
         axis.set_title(label)
@@ -40,6 +42,11 @@ def plot_trace(trace: dict[str, np.ndarray], path: Path, title: str, max_lines: 
     axes[0].legend(loc="best")
     figure.suptitle(title, y=1.06)
     _save(figure, path)
+
+
+def traced_rows(count: int, max_lines: int) -> np.ndarray:
+    """At most ``max_lines`` indices spread evenly over ``count`` samples, first and last included."""
+    return np.unique(np.linspace(0, count - 1, min(count, max_lines)).round().astype(int))
 
 
 def plot_fid_vs_steps(series: dict[str, list[tuple[int, float]]], path: Path, title: str) -> None:

@@ -170,3 +170,13 @@ def test_bad_sweeps_are_one_line(cli, toy_bundle, toy_extractor, real_folder, tm
     result = cli(*args)
     assert result.code == 2 and message in result.err and len(result.err.strip().splitlines()) == 1
     assert not (tmp_path / "c").exists()
+
+
+def test_the_trace_plot_draws_samples_spread_over_the_whole_run():
+    from adanat_cli.plots import traced_rows
+
+    rows = traced_rows(2000, 64)
+    assert len(rows) == 64 and rows[0] == 0 and rows[-1] == 1999
+    # a compare run cycles a class-sorted caption file: the first 64 samples would all be zeros
+    assert rows.max() > 1000 and (np.diff(rows) > 0).all()
+    assert traced_rows(5, 64).tolist() == [0, 1, 2, 3, 4]
