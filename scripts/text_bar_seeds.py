@@ -4,6 +4,7 @@
 
 Reads the ``report.json`` of ``adanat compare`` runs on ``tiny-mnist-text`` (two feature spaces, the
 training one first) and groups their rows by seed. Cosine rows are named by their guidance, policy rows
+and, when guidance pushes against a negative prompt, by its share (``cosine 1 @subject 0.25``); policy rows
 by ``--policy`` (the first NAME whose PATH_SUFFIX ends the row's policy path; a NAME may be given
 several suffixes, for copies of one file). In each space the best cosine row is the one with the lowest
 FID; a policy meets the bar there when its FID is at most 0.8x that row's and its class agreement (by
@@ -28,7 +29,12 @@ METRICS = ("fid", "class", "attribute")
 
 def row_name(result: dict, policies: list[tuple[str, str]]) -> str | None:
     if result["scheduler"] == "cosine":
-        return f"cosine {result['config']['guidance']:g}"
+        config = result["config"]
+        name = f"cosine {config['guidance']:g}"
+        share = float(config.get("negative_share", 1.0))
+        if config.get("negative_prompt") and share > 0:
+            name += f" {config['negative_prompt']} {share:g}"
+        return name
     path = str(result["config"].get("policy", ""))
     for name, suffix in policies:
         if path.endswith(suffix):

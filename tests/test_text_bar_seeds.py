@@ -32,6 +32,19 @@ def test_the_best_cosine_row_sets_both_the_fid_and_the_alignment_allowance(bar):
     assert verdict["short on FID"]["ratio"] == pytest.approx(19.3 / 24.0)
 
 
+def test_a_cosine_row_against_a_negative_prompt_is_a_row_of_its_own(bar):
+    def result(**config):
+        return {"scheduler": "cosine", "config": {"guidance": 1.0, **config}}
+
+    assert bar.row_name(result(), []) == "cosine 1"
+    assert bar.row_name(result(negative_prompt="", negative_share=1.0), []) == "cosine 1"
+    assert bar.row_name(result(negative_prompt="@subject", negative_share=0.0), []) == "cosine 1"  # plain guidance
+    assert bar.row_name(result(negative_prompt="@subject", negative_share=0.25), []) == "cosine 1 @subject 0.25"
+    table = rows(**{"cosine 1": (24.0, 0.98, 0.90), "cosine 1 @subject 0.25": (20.0, 0.97, 0.90),
+                    "policy": (18.0, 0.98, 0.90)})
+    assert bar.verdicts(table)["policy"]["best_row"] == "cosine 1 @subject 0.25"  # the baseline sweeps it too
+
+
 def test_the_committed_seed_0_reports_give_the_documented_verdicts(bar, tmp_path, monkeypatch):
     results = ROOT / "docs" / "results"
     out = tmp_path / "bar.json"

@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from .. import __version__
+from ..engine.conditioning import check_guidance_target
 from ..engine.distributed import Shard
 from ..engine.sampling import check_request
 from ..errors import UsageError, note_batch_size
@@ -109,6 +110,7 @@ def compare_command(
     }
     for (_, t), scheduler in built.items():
         scheduler.reset(1, t)  # refuses an unsupported T before any work is done
+        check_guidance_target(bundle, scheduler)
 
     names_of_spaces = parse_list(extractor, "--extractor") if extractor else [None]
     extractor_name, features, ref = evaluation_setup(bundle.evaluation, torch_device, names_of_spaces[0], real, reference)

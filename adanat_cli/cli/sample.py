@@ -8,7 +8,7 @@ import torch
 import typer
 
 from .. import __version__
-from ..engine.conditioning import is_text_model
+from ..engine.conditioning import check_guidance_target, is_text_model
 from ..engine.sampling import check_request, generate_images
 from ..errors import UsageError, note_batch_size
 from ..io import ensure_writable
@@ -32,6 +32,7 @@ def sample_command(
     classes: list[str] = typer.Option([], "--class", "-c", help="Class: an index, a name or a unique prefix of one ('golden retriever', 207); repeat or give a comma list. Default: every class of a model with ≤16. See `adanat classes`."),
     prompts: list[str] = typer.Option([], "--prompt", "-p", help="Text prompt of a text-conditioned model (repeatable), e.g. \"a thin upright three\"; an empty one gives unconditional images."),
     prompt_file: Path = typer.Option(None, "--prompts", help="File of prompts, one caption a line (adds to --prompt)."),
+    negative_prompt: str = typer.Option(None, "--negative-prompt", help="What guidance pushes away from in place of the empty prompt (text models), e.g. \"a blurry digit\"; @subject: each prompt without its attribute words (tiny-mnist-text). Same as -a negative_prompt=...; -a negative_share=S takes only that share of the push against it."),
     num: int = typer.Option(4, "--num", "-n", help="Images per class (or per prompt)."),
     batch_size: int = typer.Option(32, "--batch-size", "-b", help="Images per forward batch (does not change the images)."),
     seed: int = typer.Option(0, "--seed", help="Base seed; each image's seed derives from it and the image's index."),
@@ -67,8 +68,14 @@ def sample_command(
     require_memory(count * (300 + (steps * 4 * 40 if trace else 0)), f"the records of {count} images")
     if upscale is not None and upscale < 1:
         raise UsageError(f"--upscale must be at least 1, got {upscale}")
-    policy = build_scheduler(scheduler, parse_scheduler_args(scheduler_arg), scheduler_config, recommended,
+    scheduler_args = parse_scheduler_args(scheduler_arg)
+    if negative_prompt is not None:
+        if "negative_prompt" in scheduler_args:
+            raise UsageError("the negative prompt is given twice: pass --negative-prompt or -a negative_prompt=..., not both")
+        scheduler_args["negative_prompt"] = negative_prompt
+    policy = build_scheduler(scheduler, scheduler_args, scheduler_config, recommended,
                              defaults_for=lambda name: bundle.scheduler_defaults(name, steps))
+    check_guidance_target(bundle, policy)
     image_side = max(bundle.image_size)
     factor = upscale if upscale is not None else max(1, -(-128 // image_side))
     several = len(labels_wanted) > 1

@@ -4,6 +4,10 @@ A class-conditional backbone reads (B,) long labels and its unconditional input 
 text-conditioned one reads (B, L, C) float contexts (a text encoder's last hidden state) and its
 unconditional input is the empty prompt's context. The decoding loop only ever concatenates, slices
 and passes these tensors on, so it serves both kinds the same way.
+
+A text batch may also carry negative prompts' contexts: guidance then pushes away from a mix of the
+empty prompt and the negative one (``schedulers.guidance_target``), and ``uncond_parts`` lists the
+unconditional inputs with their weights.
 """
 
 from __future__ import annotations
@@ -14,19 +18,25 @@ from dataclasses import dataclass
 import torch
 
 from ..architectures.base import Backbone
+from ..data.captions import make_caption, parse_caption
 from ..errors import UsageError
+from ..schedulers.guidance_target import SUBJECT, negative_settings
 
 
 @dataclass
 class Conditions:
     """cond: (B,) long labels or (B, L, C) float contexts; null: the unconditional input, same shape.
     pooled: (B, P) pooled text embeddings (what a text-conditioned reward reads); None for labels.
-    prompts: the B prompts, for text."""
+    prompts: the B prompts, for text.
+    negative: (B, L, C) contexts of the negative prompts, or None; negative_share: the share of the
+    guidance taken against them (the rest against ``null``)."""
 
     cond: torch.Tensor
     null: torch.Tensor
     pooled: torch.Tensor | None = None
     prompts: list[str] | None = None
+    negative: torch.Tensor | None = None
+    negative_share: float = 1.0
 
     @classmethod
     def from_labels(cls, labels: torch.Tensor, null_class: int) -> Conditions:
@@ -45,33 +55,87 @@ class Conditions:
 
     def distinct(self) -> tuple[torch.Tensor, torch.Tensor]:
         """The distinct conditions (U, ...) and, per sample, the index of its own among them (B,)."""
-        if not self.is_text:
-            return torch.unique(self.cond, return_inverse=True)
-        rows, inverse = torch.unique(self.cond.flatten(1), dim=0, return_inverse=True)
-        return rows.view(-1, *self.cond.shape[1:]), inverse
+        return distinct_rows(self.cond)
+
+    def uncond_parts(self) -> list[tuple[torch.Tensor, float]]:
+        """The unconditional inputs guidance pushes away from, each (B, ...) with its weight (the
+        weights sum to 1): the null alone, a negative prompt alone, or both."""
+        share = self.negative_share if self.negative is not None else 0.0
+        if share == 0.0:
+            return [(self.null, 1.0)]
+        if share == 1.0:
+            return [(self.negative, 1.0)]
+        return [(self.null, 1.0 - share), (self.negative, share)]
+
+
+def distinct_rows(inputs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct rows (U, ...) of (B, ...) labels or contexts and each row's index among them (B,)."""
+    if not inputs.is_floating_point():
+        return torch.unique(inputs, return_inverse=True)
+    rows, inverse = torch.unique(inputs.flatten(1), dim=0, return_inverse=True)
+    return rows.view(-1, *inputs.shape[1:]), inverse
 
 
 def is_text_model(backbone: Backbone) -> bool:
     return getattr(backbone, "conditioning", "class") == "text"
 
 
-def text_conditions(embedder, prompts: Sequence[str], device: torch.device | str) -> Conditions:
-    """Conditions for ``prompts`` from a ``PromptEmbedder`` (cached per prompt, the null context once)."""
+def text_conditions(embedder, prompts: Sequence[str], device: torch.device | str,
+                    negative_prompts: Sequence[str] | None = None, negative_share: float = 1.0) -> Conditions:
+    """Conditions for ``prompts`` from a ``PromptEmbedder`` (cached per prompt, the null context once),
+    with one negative prompt per prompt when given."""
     embedded = embedder.embed(list(prompts))
     null = embedder.null()
     context = embedded.context.to(device)
+    negative = None
+    if negative_prompts is not None:
+        if len(negative_prompts) != len(prompts):
+            raise ValueError(f"need one negative prompt per prompt: got {len(negative_prompts)} for {len(prompts)}")
+        negative = embedder.embed(list(negative_prompts)).context.to(device)
     return Conditions(context, null.context.to(device).expand_as(context), embedded.pooled.to(device),
-                      list(prompts))
+                      list(prompts), negative, negative_share)
 
 
-def conditions_for(bundle, entries: Sequence[int] | Sequence[str], device: torch.device | str) -> Conditions:
+def negative_prompts_for(bundle, prompts: Sequence[str], negative_prompt: str) -> list[str]:
+    """Each prompt's negative prompt: ``negative_prompt`` itself, or for ``@subject`` the prompt's
+    subject alone, which needs a model whose captions have a grammar (one that records
+    ``caption_attributes``); a prompt that names no subject gets the empty prompt."""
+    if negative_prompt != SUBJECT:
+        return [negative_prompt] * len(prompts)
+    if "caption_attributes" not in bundle.config:
+        raise UsageError(f"negative_prompt={SUBJECT} needs a model whose captions have a grammar "
+                         f"(tiny-mnist-text); '{bundle.name}' has none: give the negative prompt as text")
+    subjects = [parse_caption(p).class_index for p in prompts]
+    return [make_caption(c) if c is not None else "" for c in subjects]
+
+
+def check_guidance_target(bundle, scheduler) -> None:
+    """Raise UsageError, before any work, if ``scheduler``'s negative prompt does not suit the model."""
+    prompt, share = negative_settings(getattr(scheduler, "negative_prompt", ""), getattr(scheduler, "negative_share", 1.0))
+    if not prompt:
+        return
+    if not is_text_model(bundle.backbone):
+        raise UsageError(f"negative_prompt is for text-conditioned models; '{bundle.name}' is class-conditional")
+    if prompt == SUBJECT and share > 0.0:
+        negative_prompts_for(bundle, [], prompt)
+
+
+def conditions_for(bundle, entries: Sequence[int] | Sequence[str], device: torch.device | str,
+                   negative_prompt: str = "", negative_share: float = 1.0) -> Conditions:
     """Conditions for one batch of a bundle: class ids for a class-conditional model, prompts for a
-    text-conditioned one."""
+    text-conditioned one; ``negative_prompt`` and ``negative_share`` as ``schedulers.guidance_target``
+    describes (text only)."""
+    negative_prompt, negative_share = negative_settings(negative_prompt, negative_share)
     if is_text_model(bundle.backbone):
         if not all(isinstance(e, str) for e in entries):
             raise UsageError(f"model '{bundle.name}' is text-conditioned: give prompts (--prompt), not classes")
-        return text_conditions(bundle.prompts, entries, device)
+        negatives = None
+        if negative_prompt and negative_share > 0.0:
+            negatives = negative_prompts_for(bundle, entries, negative_prompt)
+        return text_conditions(bundle.prompts, entries, device, negatives, negative_share)
     if any(isinstance(e, str) for e in entries):
         raise UsageError(f"model '{bundle.name}' is class-conditional: give classes (--class), not prompts")
+    if negative_prompt:
+        raise UsageError(f"negative_prompt is for text-conditioned models; '{bundle.name}' is class-conditional")
     labels = torch.tensor([int(e) for e in entries], dtype=torch.long, device=device)
     return Conditions.from_labels(labels, bundle.backbone.null_class)

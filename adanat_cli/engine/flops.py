@@ -41,13 +41,14 @@ def forward_flops(backbone: Backbone, mask: torch.Tensor, prev_mask: torch.Tenso
 def generation_flops(
     backbone: Backbone,
     masks_per_step: Sequence[torch.Tensor],
-    uncond_per_step: Sequence[bool],
+    uncond_per_step: Sequence[int],
     reuse: bool | None = None,
 ) -> dict:
     """FLOPs of one generation, per image.
 
     masks_per_step: T tensors (B, N) bool, the mask at the input of each step (True = masked).
-    uncond_per_step: T booleans, whether that step ran the unconditional pass.
+    uncond_per_step: T counts (or booleans), the unconditional passes that step ran: 0, 1, or 2 when
+        guidance pushes against a share of a negative prompt as well as the empty one.
     reuse: whether the backbone reused its previous step (default: ``backbone.supports_cache``).
     Returns ``per_step`` (B, T) int64, ``total`` (B,) int64 and ``mean_total`` (float, over images).
     """
@@ -61,7 +62,7 @@ def generation_flops(
         flops = forward_flops(backbone, mask, prev_cond)
         prev_cond = mask if reuse else None
         if with_uncond:
-            flops = flops + forward_flops(backbone, mask, prev_uncond)
+            flops = flops + int(with_uncond) * forward_flops(backbone, mask, prev_uncond)
         prev_uncond = mask if reuse and with_uncond else None
         steps.append(flops)
     per_step = torch.stack(steps, dim=1)  # (B, T)

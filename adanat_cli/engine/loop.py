@@ -28,10 +28,11 @@ import numpy as np
 import torch
 
 from ..architectures.base import Backbone, BackboneOutput
+from ..errors import UsageError
 from ..schedulers.base import Scheduler
 from ..schedulers.state import GenerationState, StepPlan
 from . import randomness
-from .conditioning import Conditions
+from .conditioning import Conditions, distinct_rows
 from .precision import autocast, compiled, full_precision, resolve_precision
 
 # Token counts are floor(N * mask_ratio); a ratio meant to be exactly n/N may land a hair below n
@@ -42,14 +43,15 @@ _COUNT_SLACK = 1e-9
 @dataclass
 class DecodeResult:
     """tokens: (B, N) final ids. trace: name -> (B, T) plan values (when asked for).
-    nfe: backbone forward passes per sample, unconditional ones included. masks and uncond_steps
+    nfe: backbone forward passes per sample, unconditional ones included (two per guided step against
+    a share of a negative prompt). masks and uncond_steps
     say what each step computed (``engine.flops.generation_flops`` reads them)."""
 
     tokens: torch.Tensor
     trace: dict[str, torch.Tensor] | None
     nfe: int
     masks: torch.Tensor | None = None  # (B, T, N) bool input mask of each step, when traced
-    uncond_steps: list[bool] | None = None  # whether each step ran the uncond pass
+    uncond_steps: list[int] | None = None  # the unconditional passes each step ran (0, 1 or 2)
 
 
 def sample_seed(base_seed: int, index: int) -> int:
@@ -115,8 +117,9 @@ def decode(
                     plan = scheduler.plan(state)
                 with_uncond = bool((plan.guidance != 0).any())
                 cond, uncond = _forward(network, tokens, conditions, with_uncond, caches, rows, first=step == 0)
-            nfe += 2 if with_uncond else 1
-            uncond_steps.append(with_uncond)
+            uncond_passes = len(conditions.uncond_parts()) if with_uncond else 0
+            nfe += 1 + uncond_passes
+            uncond_steps.append(uncond_passes)
             if trace:
                 masks.append(mask.cpu())
             with full_precision(device):
@@ -171,57 +174,77 @@ def _forward(
     """Conditional (and unconditional) outputs in one batched forward; with ``caches`` (a backbone
     that reuses its previous step) one forward per branch, each reading and renewing its cache.
     Logits come back (M, V) at ``rows``, the masked positions (flat indices into the B·N grid).
+    The unconditional output mixes the outputs of ``conditions.uncond_parts()`` by their weights.
     ``first``: the first step, whose grids are all masks."""
+    parts = conditions.uncond_parts() if with_uncond else []
     if caches is not None:
-        return _forward_cached(network, tokens, conditions, with_uncond, caches, rows)
+        if len(parts) > 1:
+            raise UsageError("a backbone that reuses its previous step (ENAT) takes a negative_share of 0 or 1")
+        return _forward_cached(network, tokens, conditions, parts, caches, rows)
     if first:
-        return _forward_first_step(network, tokens, conditions, with_uncond)
-    if not with_uncond:
+        return _forward_first_step(network, tokens, conditions, parts)
+    if not parts:
         return _logits_at(network(tokens, conditions.cond, **_rows_kwarg(network, rows)), rows), None
-    batch = tokens.shape[0]
-    both_rows = torch.cat([rows, rows + tokens.numel()])  # the uncond half repeats the same positions
-    both = _logits_at(network(torch.cat([tokens, tokens]), torch.cat([conditions.cond, conditions.null]),
-                              **_rows_kwarg(network, both_rows)), both_rows)
+    batch, branches = tokens.shape[0], 1 + len(parts)
+    # each uncond branch repeats the same positions of its own copy of the grids
+    all_rows = torch.cat([rows + i * tokens.numel() for i in range(branches)])
+    out = _logits_at(network(torch.cat([tokens] * branches), torch.cat([conditions.cond, *(p for p, _ in parts)]),
+                             **_rows_kwarg(network, all_rows)), all_rows)
     m = rows.shape[0]
-    cond = type(both)(both.logits[:m], both.features[:batch])
-    uncond = type(both)(both.logits[m:], both.features[batch:])
-    return cond, uncond
+    outputs = [type(out)(out.logits[i * m:(i + 1) * m], out.features[i * batch:(i + 1) * batch])
+               for i in range(branches)]
+    return outputs[0], _mixed(outputs[1:], [w for _, w in parts])
 
 
-def _forward_first_step(network: _Network, tokens: torch.Tensor, conditions: Conditions, with_uncond: bool):
+def _mixed(outputs: list[BackboneOutput], weights: list[float]) -> BackboneOutput:
+    """The weighted sum of the unconditional branches' logits (float32); one branch passes unchanged.
+    The features are the first branch's (nothing reads the unconditional features)."""
+    if len(outputs) == 1:
+        return outputs[0]
+    logits = sum(w * o.logits.float() for o, w in zip(outputs, weights))
+    return type(outputs[0])(logits, outputs[0].features)
+
+
+def _forward_first_step(network: _Network, tokens: torch.Tensor, conditions: Conditions,
+                        parts: list[tuple[torch.Tensor, float]]):
     """The first step's grids are all masks, so a sample's output depends on its condition alone: the
-    network runs once per distinct condition (and once for the null, which every sample shares) and
-    the samples share those rows. With many samples per class (a compare run) that step costs a few
-    rows instead of 2·B; with B distinct conditions it still saves the B − 1 repeated null rows."""
-    distinct, inverse = conditions.distinct()
-    inputs = torch.cat([distinct, conditions.null[:1]]) if with_uncond else distinct
+    network runs once per distinct condition (and once per distinct unconditional input: one null
+    row that every sample shares, plus the distinct negative prompts) and the samples share those
+    rows. With many samples per class (a compare run) that step costs a few rows instead of 2·B;
+    with B distinct conditions it still saves the B − 1 repeated null rows."""
+    groups = [conditions.distinct(), *(distinct_rows(p) for p, _ in parts)]
+    inputs = torch.cat([rows for rows, _ in groups])
     masks = torch.full((inputs.shape[0], tokens.shape[1]), int(network.backbone.mask_id), device=tokens.device)
     # every position's logits, asked for as rows like any other step's (one family of compiled graphs)
     out = network(masks, inputs, **_rows_kwarg(network, torch.arange(masks.numel(), device=tokens.device)))
-    count, (batch, num_tokens) = len(distinct), tokens.shape
+    batch, num_tokens = tokens.shape
     all_logits = out.logits.reshape(*masks.shape, -1)  # (rows, N, V)
 
-    def rows_of(index: torch.Tensor | int) -> BackboneOutput:
-        if isinstance(index, int):  # the null row, the same for every sample
-            logits = all_logits[index].expand(batch, -1, -1)
-            features = out.features[index].expand(batch, -1, -1)
+    def rows_of(start: int, count: int, inverse: torch.Tensor) -> BackboneOutput:
+        if count == 1:  # one row that every sample shares (the null): a view, not B copies
+            logits = all_logits[start].expand(batch, -1, -1)
+            features = out.features[start].expand(batch, -1, -1)
         else:
-            logits, features = all_logits[:count][index], out.features[:count][index]
+            logits, features = all_logits[start:start + count][inverse], out.features[start:start + count][inverse]
         return type(out)(logits.reshape(batch * num_tokens, -1), features)
 
-    return rows_of(inverse), rows_of(count) if with_uncond else None
+    outputs, start = [], 0
+    for rows, inverse in groups:
+        outputs.append(rows_of(start, len(rows), inverse))
+        start += len(rows)
+    return outputs[0], _mixed(outputs[1:], [w for _, w in parts]) if parts else None
 
 
 def _forward_cached(
-    network: _Network, tokens: torch.Tensor, conditions: Conditions, with_uncond: bool, caches: _Caches,
-    rows: torch.Tensor,
+    network: _Network, tokens: torch.Tensor, conditions: Conditions, parts: list[tuple[torch.Tensor, float]],
+    caches: _Caches, rows: torch.Tensor,
 ):
     kwargs = _rows_kwarg(network, rows)
     cond = _logits_at(network(tokens, conditions.cond, cache=caches.cond, **kwargs), rows)
     caches.cond = cond.cache
     uncond = None
-    if with_uncond:
-        uncond = _logits_at(network(tokens, conditions.null, cache=caches.uncond, **kwargs), rows)
+    if parts:
+        uncond = _logits_at(network(tokens, parts[0][0], cache=caches.uncond, **kwargs), rows)
     caches.uncond = uncond.cache if uncond is not None else None  # a skipped pass ends the uncond chain
     return cond, uncond
 

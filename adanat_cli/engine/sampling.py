@@ -101,7 +101,8 @@ def generate_images(
 
     ``precision`` (auto, fp32, bf16, fp16) is the backbone's (and on a GPU the tokenizer's); ``compile``
     runs the backbone and the tokenizer's decoder through torch.compile, whose one-time cost is
-    reported in ``compile_seconds`` and left out of ``seconds``."""
+    reported in ``compile_seconds`` and left out of ``seconds``. What guidance pushes away from is the
+    scheduler's (its ``negative_prompt`` and ``negative_share``, ``schedulers.guidance_target``)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     device = torch.device(device)
@@ -120,7 +121,7 @@ def generate_images(
         result = decode(
             bundle.backbone,
             scheduler,
-            conditions_for(bundle, conditions[lo:hi], device),
+            conditions_for(bundle, conditions[lo:hi], device, scheduler.negative_prompt, scheduler.negative_share),
             steps,
             seeds[lo:hi],
             trace=trace or count_flops,

@@ -11,6 +11,7 @@ from .adanat_actions import actions_to_plan
 from .adanat_files import load_policy
 from .adanat_network import reads_prompt
 from .base import Scheduler
+from .guidance_target import negative_settings
 from .state import GenerationState, StepPlan
 
 
@@ -23,19 +24,27 @@ class AdaNATScheduler(Scheduler):
     number of steps, used by default. A policy made for another feature size, token grid or number of
     steps is refused. A prompt-aware policy (trained with ``train-policy --prompt-aware``) also reads
     each prompt's pooled text embedding, so it runs only on text-conditioned models.
+    ``negative_prompt`` and ``negative_share`` say what the policy's guidance pushes away from
+    (``schedulers.guidance_target``); by default what the policy was trained with (its file's
+    ``guidance_target``), else the empty prompt.
     """
 
     name: ClassVar[str] = "adanat"
     description: ClassVar[str] = "AdaNAT's learned per-sample, per-step policy (needs a trained policy file)."
     uses_features: ClassVar[bool] = True
 
-    def __init__(self, policy: str | None = None) -> None:
+    def __init__(self, policy: str | None = None, negative_prompt: str | None = None,
+                 negative_share: float | None = None) -> None:
         if policy is None:
             raise UsageError(
                 "the adanat scheduler needs a trained policy: pass --scheduler-arg policy=FILE "
                 "(or use a model that ships one for this number of steps)"
             )
         self.actor, self.meta = load_policy(policy)
+        trained = self.meta.get("guidance_target") or {}
+        self.negative_prompt, self.negative_share = negative_settings(
+            trained.get("negative_prompt", "") if negative_prompt is None else negative_prompt,
+            trained.get("negative_share", 1.0) if negative_share is None else negative_share)
 
     def reset(self, batch: int, steps: int) -> None:
         if steps != self.meta["steps"]:

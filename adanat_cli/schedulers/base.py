@@ -22,6 +22,10 @@ class Scheduler(Configurable):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     uses_features: ClassVar[bool] = False
+    # What guidance pushes away from (``schedulers.guidance_target``); schedulers that take these
+    # as config set them per instance. The defaults are plain guidance against the empty prompt.
+    negative_prompt: str = ""
+    negative_share: float = 1.0
 
     @classmethod
     def bad_arguments(cls, err: TypeError) -> NoReturn:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 from ..errors import UsageError
 from .base import Scheduler
+from .guidance_target import negative_settings
 from .state import GenerationState, StepPlan
 
 SCHEDULES = ("constant", "linear")
@@ -41,7 +42,9 @@ class MaskGITScheduler(Scheduler):
     at ``remask_temp`` and decays linearly to zero, tau2 = remask_temp * (1 - r). The sampling
     temperature is ``sample_temp``, or with ``sample_temp_schedule="linear"`` decays as
     sample_temp * (1 - r) floored at 1e-3 (ENAT's sampler). Guidance is ``guidance``, or with
-    ``guidance_schedule="linear"`` grows as guidance * t/T (MUSE).
+    ``guidance_schedule="linear"`` grows as guidance * t/T (MUSE). On a text-conditioned model,
+    ``negative_prompt`` and ``negative_share`` say what guidance pushes away from
+    (``schedulers.guidance_target``; default: the empty prompt).
     """
 
     name: ClassVar[str] = ""
@@ -53,12 +56,15 @@ class MaskGITScheduler(Scheduler):
         remask_temp: float = 4.5,
         guidance: float = 0.0,
         guidance_schedule: str = "constant",
+        negative_prompt: str = "",
+        negative_share: float = 1.0,
     ) -> None:
         self.sample_temp = _number("sample_temp", sample_temp, minimum=MIN_SAMPLE_TEMP)
         self.sample_temp_schedule = _schedule("sample_temp_schedule", sample_temp_schedule)
         self.remask_temp = _number("remask_temp", remask_temp, minimum=0.0)
         self.guidance = _number("guidance", guidance)
         self.guidance_schedule = _schedule("guidance_schedule", guidance_schedule)
+        self.negative_prompt, self.negative_share = negative_settings(negative_prompt, negative_share)
 
     def mask_ratio_at(self, r: float) -> float:
         """Fraction of tokens still masked once a fraction ``r`` of the steps is done."""

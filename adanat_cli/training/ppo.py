@@ -97,6 +97,10 @@ class TrainSettings:
     # text models: the policy (and critic) also read each prompt's pooled text embedding (an extension;
     # the official policy reads only the NAT's features and the step)
     prompt_aware: bool = False
+    # text models: what the policy's guidance pushes away from (``schedulers.guidance_target``); the
+    # policy file records it, so sampling with the policy uses it by default
+    negative_prompt: str = ""
+    negative_share: float = 1.0
 
     def std_at(self, update: int) -> float:
         reductions = sum(update >= m for m in self.std_milestones)
@@ -275,6 +279,7 @@ class PolicyTrainer:
         base_seed = _update_seed(s.seed, update, 2)
         batches = [(lo, min(lo + s.batch_size, count)) for lo in range(0, count, s.batch_size)]
         scheduler = ExploringPolicy(self.model.actor, std, s.residual)
+        scheduler.negative_prompt, scheduler.negative_share = s.negative_prompt, s.negative_share
         features, actions, images, mine, prompts = [], [], [], [], []
         self.model.eval()
         for b in self.shard.my_batches(len(batches)):
@@ -338,7 +343,9 @@ class PolicyTrainer:
         return {"feature_dim": b.feature_dim, "grid": list(b.grid), "steps": s.steps, "residual": s.residual,
                 "model": self.bundle.name,
                 "training": {"updates": self.update, "reward": s.reward, "static": s.static, "seed": s.seed,
-                             "trajectories_per_update": s.trajectories, "lr": s.lr, "best_eval_fid": self.best_fid}}
+                             "trajectories_per_update": s.trajectories, "lr": s.lr, "best_eval_fid": self.best_fid},
+                **({"guidance_target": {"negative_prompt": s.negative_prompt, "negative_share": s.negative_share}}
+                   if s.negative_prompt else {})}
 
     def export(self, path: Path) -> Path:
         return save_policy(path, self.model.actor, self.policy_meta())
@@ -470,7 +477,8 @@ class PolicyTrainer:
             if torn and on_notice is not None:
                 on_notice(f"{log_path}: dropped {torn} half-written line(s) left by an interrupted run")
             recorded = {k: v for k, v in asdict(s).items()
-                        if not (k == "init_policy" and v is None) and not (k == "prompt_aware" and not v)}
+                        if not (k == "init_policy" and v is None) and not (k == "prompt_aware" and not v)
+                        and not (k in ("negative_prompt", "negative_share") and not s.negative_prompt)}
             recorded["model"] = self.bundle.name  # an interrupted run (no policy.json yet) still names its model
             write_text_atomic(self.out / "settings.json", json.dumps(recorded, indent=2) + "\n")
             if self.captions is not None:
