@@ -3,8 +3,8 @@
     python scripts/text_bar_seeds.py REPORT_DIR... [--policy NAME=PATH_SUFFIX ...] [--json OUT.json]
 
 Reads the ``report.json`` of ``adanat compare`` runs on ``tiny-mnist-text`` (two feature spaces, the
-training one first) and groups their rows by seed. Cosine rows are named by their guidance, policy rows
-and, when guidance pushes against a negative prompt, by its share (``cosine 1 @subject 0.25``); policy rows
+training one first) and groups their rows by seed. Cosine rows are named by their guidance and, when
+guidance pushes against a negative prompt, by it and its share (``cosine 1 @subject 0.25``); policy rows
 by ``--policy`` (the first NAME whose PATH_SUFFIX ends the row's policy path; a NAME may be given
 several suffixes, for copies of one file). In each space the best cosine row is the one with the lowest
 FID; a policy meets the bar there when its FID is at most 0.8x that row's and its class agreement (by

@@ -172,7 +172,7 @@ def train_policy_command(
         "negative_prompt": negative_prompt, "negative_share": negative_share,
     }
     settings, source = resolve_settings(steps, recipe_for(bundle.config, steps), resumed, given)
-    check_guidance_target(bundle, settings)  # a negative prompt this model cannot take: refused now
+    check_guidance_target(bundle, settings.negative_prompt, settings.negative_share)  # a negative prompt this model cannot take: refused now
     mixed_precision(resolve_precision(settings.precision, torch_device), torch_device)  # fp16 on a CPU: refused now
     note_batch_size(settings.batch_size)
     registry.get("rewards", settings.reward)

@@ -109,15 +109,15 @@ def negative_prompts_for(bundle, prompts: Sequence[str], negative_prompt: str) -
     return [make_caption(c) if c is not None else "" for c in subjects]
 
 
-def check_guidance_target(bundle, scheduler) -> None:
-    """Raise UsageError, before any work, if ``scheduler``'s negative prompt does not suit the model."""
-    prompt, share = negative_settings(getattr(scheduler, "negative_prompt", ""), getattr(scheduler, "negative_share", 1.0))
-    if not prompt:
-        return
-    if not is_text_model(bundle.backbone):
+def check_guidance_target(bundle, negative_prompt: str, negative_share: float) -> tuple[str, float]:
+    """The two settings checked against the model (a UsageError if they do not suit it), so that a
+    command can refuse them before any work."""
+    prompt, share = negative_settings(negative_prompt, negative_share)
+    if prompt and not is_text_model(bundle.backbone):
         raise UsageError(f"negative_prompt is for text-conditioned models; '{bundle.name}' is class-conditional")
     if prompt == SUBJECT and share > 0.0:
         negative_prompts_for(bundle, [], prompt)
+    return prompt, share
 
 
 def conditions_for(bundle, entries: Sequence[int] | Sequence[str], device: torch.device | str,
@@ -125,7 +125,7 @@ def conditions_for(bundle, entries: Sequence[int] | Sequence[str], device: torch
     """Conditions for one batch of a bundle: class ids for a class-conditional model, prompts for a
     text-conditioned one; ``negative_prompt`` and ``negative_share`` as ``schedulers.guidance_target``
     describes (text only)."""
-    negative_prompt, negative_share = negative_settings(negative_prompt, negative_share)
+    negative_prompt, negative_share = check_guidance_target(bundle, negative_prompt, negative_share)
     if is_text_model(bundle.backbone):
         if not all(isinstance(e, str) for e in entries):
             raise UsageError(f"model '{bundle.name}' is text-conditioned: give prompts (--prompt), not classes")
@@ -135,7 +135,5 @@ def conditions_for(bundle, entries: Sequence[int] | Sequence[str], device: torch
         return text_conditions(bundle.prompts, entries, device, negatives, negative_share)
     if any(isinstance(e, str) for e in entries):
         raise UsageError(f"model '{bundle.name}' is class-conditional: give classes (--class), not prompts")
-    if negative_prompt:
-        raise UsageError(f"negative_prompt is for text-conditioned models; '{bundle.name}' is class-conditional")
     labels = torch.tensor([int(e) for e in entries], dtype=torch.long, device=device)
     return Conditions.from_labels(labels, bundle.backbone.null_class)

@@ -212,12 +212,15 @@ def _forward_first_step(network: _Network, tokens: torch.Tensor, conditions: Con
     row that every sample shares, plus the distinct negative prompts) and the samples share those
     rows. With many samples per class (a compare run) that step costs a few rows instead of 2·B;
     with B distinct conditions it still saves the B − 1 repeated null rows."""
-    groups = [conditions.distinct(), *(distinct_rows(p) for p, _ in parts)]
+    batch, num_tokens = tokens.shape
+    shared = torch.zeros(batch, dtype=torch.long, device=tokens.device)
+    # the null is one row every sample shares: taken as it is, not searched for distinct rows
+    groups = [conditions.distinct(),
+              *((p[:1], shared) if p is conditions.null else distinct_rows(p) for p, _ in parts)]
     inputs = torch.cat([rows for rows, _ in groups])
     masks = torch.full((inputs.shape[0], tokens.shape[1]), int(network.backbone.mask_id), device=tokens.device)
     # every position's logits, asked for as rows like any other step's (one family of compiled graphs)
     out = network(masks, inputs, **_rows_kwarg(network, torch.arange(masks.numel(), device=tokens.device)))
-    batch, num_tokens = tokens.shape
     all_logits = out.logits.reshape(*masks.shape, -1)  # (rows, N, V)
 
     def rows_of(start: int, count: int, inverse: torch.Tensor) -> BackboneOutput:
