@@ -4,10 +4,11 @@
 
 Reads the ``report.json`` of ``adanat compare`` runs on ``tiny-mnist-text`` (two feature spaces, the
 training one first) and groups their rows by seed. Cosine rows are named by their guidance and, when
-guidance pushes against a negative prompt, by it and its share (``cosine 1 @subject 0.25``); policy rows
-by ``--policy`` (the first NAME whose PATH_SUFFIX ends the row's policy path; a NAME may be given
-several suffixes, for copies of one file). In each space the best cosine row is the one with the lowest
-FID; a policy meets the bar there when its FID is at most 0.8x that row's and its class agreement (by
+guidance pushes against a negative prompt, by it and its share (``cosine 1 @subject 0.25``) and by a
+fixed push against it (``cosine 0.5 @subject 0 push 0.5``); policy rows by ``--policy`` (the first
+NAME whose PATH_SUFFIX ends the row's policy path; a NAME may be given several suffixes, for copies of
+one file) and the push the row set (``S1 push 0.5``). In each space the best cosine row is the one
+with the lowest FID; a policy meets the bar there when its FID is at most 0.8x that row's and its class agreement (by
 that space's own network) and attribute agreement are at most 1 point below the row's
 (docs/text-to-image.md). The same verdict is then taken on each row's mean over the seeds that every
 row has.
@@ -28,17 +29,19 @@ METRICS = ("fid", "class", "attribute")
 
 
 def row_name(result: dict, policies: list[tuple[str, str]]) -> str | None:
+    config = result["config"]
+    push = float(config.get("negative_guidance") or 0.0)
+    pushed = f" push {push:g}" if push else ""
     if result["scheduler"] == "cosine":
-        config = result["config"]
         name = f"cosine {config['guidance']:g}"
         share = float(config.get("negative_share", 1.0))
-        if config.get("negative_prompt") and share > 0:
+        if config.get("negative_prompt") and (share > 0 or push):
             name += f" {config['negative_prompt']} {share:g}"
-        return name
-    path = str(result["config"].get("policy", ""))
+        return name + pushed
+    path = str(config.get("policy", ""))
     for name, suffix in policies:
         if path.endswith(suffix):
-            return name
+            return name + pushed
     return None
 
 

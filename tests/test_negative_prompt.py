@@ -61,16 +61,18 @@ def test_the_unconditional_logits_are_the_weighted_mix_of_the_empty_and_negative
     rows = (tokens == backbone.mask_id).flatten().nonzero().squeeze(1)
     network = loop._Network(backbone, backbone)
     with torch.inference_mode():
-        cond, uncond = loop._forward(network, tokens, conditions, True, None, rows, first=first)
+        cond, branches = loop._forward(network, tokens, conditions, True, None, rows, first=first)
+        uncond = loop._mixed(branches, [w for _, w in conditions.uncond_parts()])
         def alone(context):
             return backbone(tokens, context).logits.reshape(batch * n, -1)[rows].float()
         expected = (1 - share) * alone(conditions.null) + share * alone(conditions.negative)
         torch.testing.assert_close(cond.logits.float(), alone(conditions.cond), atol=1e-4, rtol=1e-4)
-    torch.testing.assert_close(uncond.logits, expected, atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(uncond, expected, atol=1e-4, rtol=1e-4)
     plain = Conditions(conditions.cond, conditions.null)
     with torch.inference_mode():
-        _, plain_uncond = loop._forward(network, tokens, plain, True, None, rows, first=first)
-    assert not torch.allclose(plain_uncond.logits.float(), uncond.logits, atol=1e-3)
+        _, plain_branches = loop._forward(network, tokens, plain, True, None, rows, first=first)
+    assert len(plain_branches) == 1
+    assert not torch.allclose(plain_branches[0].logits.float(), uncond, atol=1e-3)
 
 
 def test_a_share_costs_one_more_forward_per_guided_step_and_the_flops_count_it(text_bundle):

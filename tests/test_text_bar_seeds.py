@@ -45,6 +45,16 @@ def test_a_cosine_row_against_a_negative_prompt_is_a_row_of_its_own(bar):
     assert bar.verdicts(table)["policy"]["best_row"] == "cosine 1 @subject 0.25"  # the baseline sweeps it too
 
 
+def test_a_push_against_the_negative_prompt_names_a_row_of_its_own(bar):
+    cosine = {"scheduler": "cosine", "config": {"guidance": 0.5, "negative_prompt": "@subject", "negative_share": 0.0,
+                                                "negative_guidance": 0.5}}
+    assert bar.row_name(cosine, []) == "cosine 0.5 @subject 0 push 0.5"
+    policy = {"scheduler": "adanat", "config": {"policy": "/x/S1.safetensors", "negative_guidance": 0.75}}
+    assert bar.row_name(policy, [("S1", "S1.safetensors")]) == "S1 push 0.75"
+    policy["config"]["negative_guidance"] = None  # what the policy file says: the row keeps the plain name
+    assert bar.row_name(policy, [("S1", "S1.safetensors")]) == "S1"
+
+
 def test_the_committed_seed_0_reports_give_the_documented_verdicts(bar, tmp_path, monkeypatch):
     results = ROOT / "docs" / "results"
     out = tmp_path / "bar.json"

@@ -110,7 +110,8 @@ def compare_command(
     }
     for (_, t), scheduler in built.items():
         scheduler.reset(1, t)  # refuses an unsupported T before any work is done
-        check_guidance_target(bundle, scheduler.negative_prompt, scheduler.negative_share)
+        check_guidance_target(bundle, scheduler.negative_prompt, scheduler.negative_share,
+                              scheduler.negative_guidance)
 
     names_of_spaces = parse_list(extractor, "--extractor") if extractor else [None]
     extractor_name, features, ref = evaluation_setup(bundle.evaluation, torch_device, names_of_spaces[0], real, reference)

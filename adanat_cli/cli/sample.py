@@ -75,7 +75,7 @@ def sample_command(
         scheduler_args["negative_prompt"] = negative_prompt
     policy = build_scheduler(scheduler, scheduler_args, scheduler_config, recommended,
                              defaults_for=lambda name: bundle.scheduler_defaults(name, steps))
-    check_guidance_target(bundle, policy.negative_prompt, policy.negative_share)
+    check_guidance_target(bundle, policy.negative_prompt, policy.negative_share, policy.negative_guidance)
     image_side = max(bundle.image_size)
     factor = upscale if upscale is not None else max(1, -(-128 // image_side))
     several = len(labels_wanted) > 1

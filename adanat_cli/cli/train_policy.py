@@ -67,6 +67,7 @@ def train_policy_command(
     prompt_aware: bool = typer.Option(None, "--prompt-aware/--no-prompt-aware", help="Text-conditioned models: the policy also reads each prompt's pooled text embedding (an extension of the paper's policy, which reads only the NAT's features and the step). Default: a resumed run's, else off.", show_default=False),
     negative_prompt: str = typer.Option(None, "--negative-prompt", help="Text-conditioned models: what the policy's guidance pushes away from in place of the empty prompt; @subject: each prompt without its attribute words (tiny-mnist-text). The policy file records it and sampling uses it by default. Default: a resumed run's, else the empty prompt.", show_default=False),
     negative_share: float = typer.Option(None, "--negative-share", help="The share of the guidance taken against --negative-prompt, the rest against the empty prompt (0..1). Default: a resumed run's, else 1.", show_default=False),
+    negative_guidance: float = typer.Option(None, "--negative-guidance", help="A fixed push away from --negative-prompt alone, added to the policy's own guidance (>= 0), so the push on what the negative prompt lacks never falls below it. Recorded in the policy file like the prompt. Default: a resumed run's, else 0.", show_default=False),
     residual: bool = typer.Option(None, "--residual/--no-residual", help="Add the handcrafted baseline to the actions (default: on).", show_default=False),
     data: str = typer.Option(None, "--data", help="Real images: mnist5k or an image folder with class subfolders (default: the model's). For a text-conditioned model they need true captions: a folder's captions.tsv (FILE<TAB>CAPTION a line), or the model's own captioner (tiny-mnist-text: the digits' attributes)."),
     captions: Path = typer.Option(None, "--captions", help="Text-conditioned models: a file of captions, one a line, that rollouts draw their prompts from (seeded) and evaluations cycle through. Default: a resumed run's own copy, else the model's evaluation captions.", show_default=False),
@@ -170,9 +171,11 @@ def train_policy_command(
         "init_policy": str(init_policy) if init_policy is not None else None,
         "prompt_aware": prompt_aware,
         "negative_prompt": negative_prompt, "negative_share": negative_share,
+        "negative_guidance": negative_guidance,
     }
     settings, source = resolve_settings(steps, recipe_for(bundle.config, steps), resumed, given)
-    check_guidance_target(bundle, settings.negative_prompt, settings.negative_share)  # a negative prompt this model cannot take: refused now
+    # a negative prompt this model cannot take: refused now
+    check_guidance_target(bundle, settings.negative_prompt, settings.negative_share, settings.negative_guidance)
     mixed_precision(resolve_precision(settings.precision, torch_device), torch_device)  # fp16 on a CPU: refused now
     note_batch_size(settings.batch_size)
     registry.get("rewards", settings.reward)

@@ -20,7 +20,7 @@ import torch
 from ..architectures.base import Backbone
 from ..data.captions import make_caption, parse_caption
 from ..errors import UsageError
-from ..schedulers.guidance_target import SUBJECT, negative_settings
+from ..schedulers.guidance_target import SUBJECT, negative_push, negative_settings
 
 
 @dataclass
@@ -29,7 +29,8 @@ class Conditions:
     pooled: (B, P) pooled text embeddings (what a text-conditioned reward reads); None for labels.
     prompts: the B prompts, for text.
     negative: (B, L, C) contexts of the negative prompts, or None; negative_share: the share of the
-    guidance taken against them (the rest against ``null``)."""
+    guidance taken against them (the rest against ``null``); negative_guidance: a fixed push away
+    from them on top of the guidance."""
 
     cond: torch.Tensor
     null: torch.Tensor
@@ -37,6 +38,7 @@ class Conditions:
     prompts: list[str] | None = None
     negative: torch.Tensor | None = None
     negative_share: float = 1.0
+    negative_guidance: float = 0.0
 
     @classmethod
     def from_labels(cls, labels: torch.Tensor, null_class: int) -> Conditions:
@@ -59,9 +61,10 @@ class Conditions:
 
     def uncond_parts(self) -> list[tuple[torch.Tensor, float]]:
         """The unconditional inputs guidance pushes away from, each (B, ...) with its weight (the
-        weights sum to 1): the null alone, a negative prompt alone, or both."""
+        weights sum to 1): the null alone, a negative prompt alone, or both. With a negative_guidance
+        the negative prompt is always listed, last, even at weight 0."""
         share = self.negative_share if self.negative is not None else 0.0
-        if share == 0.0:
+        if share == 0.0 and not (self.negative is not None and self.negative_guidance):
             return [(self.null, 1.0)]
         if share == 1.0:
             return [(self.negative, 1.0)]
@@ -81,7 +84,8 @@ def is_text_model(backbone: Backbone) -> bool:
 
 
 def text_conditions(embedder, prompts: Sequence[str], device: torch.device | str,
-                    negative_prompts: Sequence[str] | None = None, negative_share: float = 1.0) -> Conditions:
+                    negative_prompts: Sequence[str] | None = None, negative_share: float = 1.0,
+                    negative_guidance: float = 0.0) -> Conditions:
     """Conditions for ``prompts`` from a ``PromptEmbedder`` (cached per prompt, the null context once),
     with one negative prompt per prompt when given."""
     embedded = embedder.embed(list(prompts))
@@ -93,7 +97,7 @@ def text_conditions(embedder, prompts: Sequence[str], device: torch.device | str
             raise ValueError(f"need one negative prompt per prompt: got {len(negative_prompts)} for {len(prompts)}")
         negative = embedder.embed(list(negative_prompts)).context.to(device)
     return Conditions(context, null.context.to(device).expand_as(context), embedded.pooled.to(device),
-                      list(prompts), negative, negative_share)
+                      list(prompts), negative, negative_share, negative_guidance)
 
 
 def negative_prompts_for(bundle, prompts: Sequence[str], negative_prompt: str) -> list[str]:
@@ -109,30 +113,34 @@ def negative_prompts_for(bundle, prompts: Sequence[str], negative_prompt: str) -
     return [make_caption(c) if c is not None else "" for c in subjects]
 
 
-def check_guidance_target(bundle, negative_prompt: str, negative_share: float) -> tuple[str, float]:
-    """The two settings checked against the model (a UsageError if they do not suit it), so that a
+def check_guidance_target(bundle, negative_prompt: str, negative_share: float,
+                          negative_guidance: float = 0.0) -> tuple[str, float, float]:
+    """The three settings checked against the model (a UsageError if they do not suit it), so that a
     command can refuse them before any work."""
     prompt, share = negative_settings(negative_prompt, negative_share)
+    push = negative_push(prompt, negative_guidance)
     if prompt and not is_text_model(bundle.backbone):
         raise UsageError(f"negative_prompt is for text-conditioned models; '{bundle.name}' is class-conditional")
-    if prompt == SUBJECT and share > 0.0:
+    if prompt == SUBJECT and (share > 0.0 or push > 0.0):
         negative_prompts_for(bundle, [], prompt)
-    return prompt, share
+    return prompt, share, push
 
 
 def conditions_for(bundle, entries: Sequence[int] | Sequence[str], device: torch.device | str,
-                   negative_prompt: str = "", negative_share: float = 1.0) -> Conditions:
+                   negative_prompt: str = "", negative_share: float = 1.0,
+                   negative_guidance: float = 0.0) -> Conditions:
     """Conditions for one batch of a bundle: class ids for a class-conditional model, prompts for a
-    text-conditioned one; ``negative_prompt`` and ``negative_share`` as ``schedulers.guidance_target``
-    describes (text only)."""
-    negative_prompt, negative_share = check_guidance_target(bundle, negative_prompt, negative_share)
+    text-conditioned one; ``negative_prompt``, ``negative_share`` and ``negative_guidance`` as
+    ``schedulers.guidance_target`` describes (text only)."""
+    negative_prompt, negative_share, negative_guidance = check_guidance_target(
+        bundle, negative_prompt, negative_share, negative_guidance)
     if is_text_model(bundle.backbone):
         if not all(isinstance(e, str) for e in entries):
             raise UsageError(f"model '{bundle.name}' is text-conditioned: give prompts (--prompt), not classes")
         negatives = None
-        if negative_prompt and negative_share > 0.0:
+        if negative_prompt and (negative_share > 0.0 or negative_guidance > 0.0):
             negatives = negative_prompts_for(bundle, entries, negative_prompt)
-        return text_conditions(bundle.prompts, entries, device, negatives, negative_share)
+        return text_conditions(bundle.prompts, entries, device, negatives, negative_share, negative_guidance)
     if any(isinstance(e, str) for e in entries):
         raise UsageError(f"model '{bundle.name}' is class-conditional: give classes (--class), not prompts")
     labels = torch.tensor([int(e) for e in entries], dtype=torch.long, device=device)

@@ -44,7 +44,7 @@ _COUNT_SLACK = 1e-9
 class DecodeResult:
     """tokens: (B, N) final ids. trace: name -> (B, T) plan values (when asked for).
     nfe: backbone forward passes per sample, unconditional ones included (two per guided step against
-    a share of a negative prompt). masks and uncond_steps
+    a share of a negative prompt, or with a push against one below share 1). masks and uncond_steps
     say what each step computed (``engine.flops.generation_flops`` reads them)."""
 
     tokens: torch.Tensor
@@ -96,6 +96,7 @@ def decode(
     masks: list[torch.Tensor] = []
     uncond_steps: list[bool] = []
     caches = _Caches() if getattr(backbone, "supports_cache", False) else None
+    push = conditions.negative_guidance if conditions.negative is not None else 0.0
     nfe = 0
     # One autocast region for all steps, so the weights are cast to the low precision once per
     # generation, not once per forward; everything but the network is fenced back to fp32.
@@ -115,7 +116,7 @@ def decode(
             else:
                 with full_precision(device):
                     plan = scheduler.plan(state)
-                with_uncond = bool((plan.guidance != 0).any())
+                with_uncond = bool((plan.guidance != 0).any()) or push > 0.0
                 cond, uncond = _forward(network, tokens, conditions, with_uncond, caches, rows, first=step == 0)
             uncond_passes = len(conditions.uncond_parts()) if with_uncond else 0
             nfe += 1 + uncond_passes
@@ -125,9 +126,13 @@ def decode(
             with full_precision(device):
                 logits = cond.logits.float()  # (M, V): one row per masked position
                 owner = rows // num_tokens  # the sample each row belongs to
-                if uncond is not None:
+                if uncond:
                     w = plan.guidance.to(device=device, dtype=logits.dtype)[owner, None]
-                    logits = logits + w * (logits - uncond.logits.float())
+                    mixed = _mixed(uncond, [weight for _, weight in conditions.uncond_parts()])
+                    guided = logits + w * (logits - mixed)
+                    if push > 0.0:  # the negative prompt's branch is listed last
+                        guided = guided + push * (logits - uncond[-1].logits.float())
+                    logits = guided
                 tokens = _step(tokens, mask, logits, owner, plan, seed_values, step, last=step == steps - 1,
                                mask_id=backbone.mask_id)
             plans.append(plan)
@@ -173,8 +178,8 @@ def _forward(
 ):
     """Conditional (and unconditional) outputs in one batched forward; with ``caches`` (a backbone
     that reuses its previous step) one forward per branch, each reading and renewing its cache.
-    Logits come back (M, V) at ``rows``, the masked positions (flat indices into the B·N grid).
-    The unconditional output mixes the outputs of ``conditions.uncond_parts()`` by their weights.
+    Logits come back (M, V) at ``rows``, the masked positions (flat indices into the B·N grid), with
+    one unconditional output per entry of ``conditions.uncond_parts()`` (none without ``with_uncond``).
     ``first``: the first step, whose grids are all masks."""
     parts = conditions.uncond_parts() if with_uncond else []
     if caches is not None:
@@ -184,7 +189,7 @@ def _forward(
     if first:
         return _forward_first_step(network, tokens, conditions, parts)
     if not parts:
-        return _logits_at(network(tokens, conditions.cond, **_rows_kwarg(network, rows)), rows), None
+        return _logits_at(network(tokens, conditions.cond, **_rows_kwarg(network, rows)), rows), []
     batch, branches = tokens.shape[0], 1 + len(parts)
     # each uncond branch repeats the same positions of its own copy of the grids
     all_rows = torch.cat([rows + i * tokens.numel() for i in range(branches)])
@@ -193,16 +198,14 @@ def _forward(
     m = rows.shape[0]
     outputs = [type(out)(out.logits[i * m:(i + 1) * m], out.features[i * batch:(i + 1) * batch])
                for i in range(branches)]
-    return outputs[0], _mixed(outputs[1:], [w for _, w in parts])
+    return outputs[0], outputs[1:]
 
 
-def _mixed(outputs: list[BackboneOutput], weights: list[float]) -> BackboneOutput:
-    """The weighted sum of the unconditional branches' logits (float32); one branch passes unchanged.
-    The features are the first branch's (nothing reads the unconditional features)."""
+def _mixed(outputs: list[BackboneOutput], weights: list[float]) -> torch.Tensor:
+    """The weighted sum of the unconditional branches' logits (float32); one branch passes unchanged."""
     if len(outputs) == 1:
-        return outputs[0]
-    logits = sum(w * o.logits.float() for o, w in zip(outputs, weights))
-    return type(outputs[0])(logits, outputs[0].features)
+        return outputs[0].logits.float()
+    return sum(w * o.logits.float() for o, w in zip(outputs, weights) if w)
 
 
 def _forward_first_step(network: _Network, tokens: torch.Tensor, conditions: Conditions,
@@ -235,7 +238,7 @@ def _forward_first_step(network: _Network, tokens: torch.Tensor, conditions: Con
     for rows, inverse in groups:
         outputs.append(rows_of(start, len(rows), inverse))
         start += len(rows)
-    return outputs[0], _mixed(outputs[1:], [w for _, w in parts]) if parts else None
+    return outputs[0], outputs[1:]
 
 
 def _forward_cached(
@@ -249,7 +252,7 @@ def _forward_cached(
     if parts:
         uncond = _logits_at(network(tokens, parts[0][0], cache=caches.uncond, **kwargs), rows)
     caches.uncond = uncond.cache if uncond is not None else None  # a skipped pass ends the uncond chain
-    return cond, uncond
+    return cond, [uncond] if uncond is not None else []
 
 
 def _rows_kwarg(network: _Network, rows: torch.Tensor) -> dict:

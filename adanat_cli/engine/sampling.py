@@ -102,7 +102,8 @@ def generate_images(
     ``precision`` (auto, fp32, bf16, fp16) is the backbone's (and on a GPU the tokenizer's); ``compile``
     runs the backbone and the tokenizer's decoder through torch.compile, whose one-time cost is
     reported in ``compile_seconds`` and left out of ``seconds``. What guidance pushes away from is the
-    scheduler's (its ``negative_prompt`` and ``negative_share``, ``schedulers.guidance_target``)."""
+    scheduler's (its ``negative_prompt``, ``negative_share`` and ``negative_guidance``,
+    ``schedulers.guidance_target``)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
     device = torch.device(device)
@@ -121,7 +122,8 @@ def generate_images(
         result = decode(
             bundle.backbone,
             scheduler,
-            conditions_for(bundle, conditions[lo:hi], device, scheduler.negative_prompt, scheduler.negative_share),
+            conditions_for(bundle, conditions[lo:hi], device, scheduler.negative_prompt, scheduler.negative_share,
+                           scheduler.negative_guidance),
             steps,
             seeds[lo:hi],
             trace=trace or count_flops,

@@ -11,7 +11,7 @@ from .adanat_actions import actions_to_plan
 from .adanat_files import load_policy
 from .adanat_network import reads_prompt
 from .base import Scheduler
-from .guidance_target import negative_settings
+from .guidance_target import negative_push, negative_settings
 from .state import GenerationState, StepPlan
 
 
@@ -24,9 +24,10 @@ class AdaNATScheduler(Scheduler):
     number of steps, used by default. A policy made for another feature size, token grid or number of
     steps is refused. A prompt-aware policy (trained with ``train-policy --prompt-aware``) also reads
     each prompt's pooled text embedding, so it runs only on text-conditioned models.
-    ``negative_prompt`` and ``negative_share`` say what the policy's guidance pushes away from
+    ``negative_prompt`` and ``negative_share`` say what the policy's guidance pushes away from, and
+    ``negative_guidance`` adds a fixed push away from the negative prompt alone
     (``schedulers.guidance_target``); by default what the policy was trained with (its file's
-    ``guidance_target``), else the empty prompt.
+    ``guidance_target``), else the empty prompt and no push.
     """
 
     name: ClassVar[str] = "adanat"
@@ -34,7 +35,7 @@ class AdaNATScheduler(Scheduler):
     uses_features: ClassVar[bool] = True
 
     def __init__(self, policy: str | None = None, negative_prompt: str | None = None,
-                 negative_share: float | None = None) -> None:
+                 negative_share: float | None = None, negative_guidance: float | None = None) -> None:
         if policy is None:
             raise UsageError(
                 "the adanat scheduler needs a trained policy: pass --scheduler-arg policy=FILE "
@@ -45,6 +46,9 @@ class AdaNATScheduler(Scheduler):
         self.negative_prompt, self.negative_share = negative_settings(
             trained.get("negative_prompt", "") if negative_prompt is None else negative_prompt,
             trained.get("negative_share", 1.0) if negative_share is None else negative_share)
+        self.negative_guidance = negative_push(
+            self.negative_prompt,
+            trained.get("negative_guidance", 0.0) if negative_guidance is None else negative_guidance)
 
     def reset(self, batch: int, steps: int) -> None:
         if steps != self.meta["steps"]:

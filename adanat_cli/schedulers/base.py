@@ -26,6 +26,7 @@ class Scheduler(Configurable):
     # as config set them per instance. The defaults are plain guidance against the empty prompt.
     negative_prompt: str = ""
     negative_share: float = 1.0
+    negative_guidance: float = 0.0
 
     @classmethod
     def bad_arguments(cls, err: TypeError) -> NoReturn:

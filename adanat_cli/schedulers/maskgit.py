@@ -7,7 +7,7 @@ from typing import Any, ClassVar
 
 from ..errors import UsageError
 from .base import Scheduler
-from .guidance_target import negative_settings
+from .guidance_target import negative_push, negative_settings
 from .state import GenerationState, StepPlan
 
 SCHEDULES = ("constant", "linear")
@@ -44,7 +44,8 @@ class MaskGITScheduler(Scheduler):
     sample_temp * (1 - r) floored at 1e-3 (ENAT's sampler). Guidance is ``guidance``, or with
     ``guidance_schedule="linear"`` grows as guidance * t/T (MUSE). On a text-conditioned model,
     ``negative_prompt`` and ``negative_share`` say what guidance pushes away from
-    (``schedulers.guidance_target``; default: the empty prompt).
+    (``schedulers.guidance_target``; default: the empty prompt), and ``negative_guidance`` adds a
+    fixed push away from the negative prompt alone.
     """
 
     name: ClassVar[str] = ""
@@ -58,6 +59,7 @@ class MaskGITScheduler(Scheduler):
         guidance_schedule: str = "constant",
         negative_prompt: str = "",
         negative_share: float = 1.0,
+        negative_guidance: float = 0.0,
     ) -> None:
         self.sample_temp = _number("sample_temp", sample_temp, minimum=MIN_SAMPLE_TEMP)
         self.sample_temp_schedule = _schedule("sample_temp_schedule", sample_temp_schedule)
@@ -65,6 +67,7 @@ class MaskGITScheduler(Scheduler):
         self.guidance = _number("guidance", guidance)
         self.guidance_schedule = _schedule("guidance_schedule", guidance_schedule)
         self.negative_prompt, self.negative_share = negative_settings(negative_prompt, negative_share)
+        self.negative_guidance = negative_push(self.negative_prompt, negative_guidance)
 
     def mask_ratio_at(self, r: float) -> float:
         """Fraction of tokens still masked once a fraction ``r`` of the steps is done."""

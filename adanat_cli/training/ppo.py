@@ -101,6 +101,7 @@ class TrainSettings:
     # policy file records it, so sampling with the policy uses it by default
     negative_prompt: str = ""
     negative_share: float = 1.0
+    negative_guidance: float = 0.0
 
     def std_at(self, update: int) -> float:
         reductions = sum(update >= m for m in self.std_milestones)
@@ -280,6 +281,7 @@ class PolicyTrainer:
         batches = [(lo, min(lo + s.batch_size, count)) for lo in range(0, count, s.batch_size)]
         scheduler = ExploringPolicy(self.model.actor, std, s.residual)
         scheduler.negative_prompt, scheduler.negative_share = s.negative_prompt, s.negative_share
+        scheduler.negative_guidance = s.negative_guidance
         features, actions, images, mine, prompts = [], [], [], [], []
         self.model.eval()
         for b in self.shard.my_batches(len(batches)):
@@ -344,8 +346,14 @@ class PolicyTrainer:
                 "model": self.bundle.name,
                 "training": {"updates": self.update, "reward": s.reward, "static": s.static, "seed": s.seed,
                              "trajectories_per_update": s.trajectories, "lr": s.lr, "best_eval_fid": self.best_fid},
-                **({"guidance_target": {"negative_prompt": s.negative_prompt, "negative_share": s.negative_share}}
-                   if s.negative_prompt else {})}
+                **({"guidance_target": self.guidance_target()} if s.negative_prompt else {})}
+
+    def guidance_target(self) -> dict[str, Any]:
+        s = self.settings
+        target = {"negative_prompt": s.negative_prompt, "negative_share": s.negative_share}
+        if s.negative_guidance:  # recorded only when set, so older policy files read the same
+            target["negative_guidance"] = s.negative_guidance
+        return target
 
     def export(self, path: Path) -> Path:
         return save_policy(path, self.model.actor, self.policy_meta())
@@ -478,7 +486,8 @@ class PolicyTrainer:
                 on_notice(f"{log_path}: dropped {torn} half-written line(s) left by an interrupted run")
             recorded = {k: v for k, v in asdict(s).items()
                         if not (k == "init_policy" and v is None) and not (k == "prompt_aware" and not v)
-                        and not (k in ("negative_prompt", "negative_share") and not s.negative_prompt)}
+                        and not (k in ("negative_prompt", "negative_share") and not s.negative_prompt)
+                        and not (k == "negative_guidance" and not v)}
             recorded["model"] = self.bundle.name  # an interrupted run (no policy.json yet) still names its model
             write_text_atomic(self.out / "settings.json", json.dumps(recorded, indent=2) + "\n")
             if self.captions is not None:
