@@ -184,7 +184,8 @@ def _forward(
     parts = conditions.uncond_parts() if with_uncond else []
     if caches is not None:
         if len(parts) > 1:
-            raise UsageError("a backbone that reuses its previous step (ENAT) takes a negative_share of 0 or 1")
+            raise UsageError("a backbone that reuses its previous step (ENAT) takes one unconditional branch: "
+                             "a negative_share of 0 or 1, and with negative_guidance a share of 1")
         return _forward_cached(network, tokens, conditions, parts, caches, rows)
     if first:
         return _forward_first_step(network, tokens, conditions, parts)
